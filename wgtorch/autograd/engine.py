@@ -1,0 +1,113 @@
+"""The backward pass: a topological walk of the graph from the outputs."""
+from . import grad_mode
+from .graph import AccumulateGrad, edge
+
+
+def _add(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None, allow_unused=False):
+    """Propagate grad_outputs from outputs. With ``inputs`` (autograd.grad), return
+    their gradients instead of accumulating into leaves' ``.grad``."""
+    roots = []
+    for t, g in zip(outputs, grad_outputs):
+        if not t._rg:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+        roots.append((edge(t), g))
+
+    capture = None
+    if inputs is not None:
+        capture = {}
+        for i, t in enumerate(inputs):
+            if not t._rg:
+                raise RuntimeError("One of the differentiated Tensors does not require grad")
+            capture.setdefault(edge(t), []).append(i)
+
+    # dependencies: how many edges point at each node from nodes we will run
+    deps = {}
+    seen = set()
+    stack = [e[0] for e, _ in roots if e[0] is not None]
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        for m, _ in n.next_functions:
+            if m is not None:
+                deps[m] = deps.get(m, 0) + 1
+                if m not in seen:
+                    stack.append(m)
+
+    buffers = {}
+    for (n, i), g in roots:
+        if n is not None:
+            buf = buffers.setdefault(n, [None] * n.n_out)
+            buf[i] = _add(buf[i], g)
+    ready = [n for n in buffers if deps.get(n, 0) == 0]
+    results = [None] * len(inputs) if inputs is not None else None
+
+    prev = grad_mode.enabled
+    grad_mode.enabled = create_graph
+    try:
+        while ready:
+            node = ready.pop()
+            grads = buffers.pop(node)
+            if node._pre_hooks:
+                for i, hooks in node._pre_hooks.items():
+                    for h in hooks:
+                        if grads[i] is not None:
+                            r = h(grads[i])
+                            if r is not None:
+                                grads[i] = r
+            if node._retained:
+                for i, ref in node._retained:
+                    t = ref()
+                    if t is not None and grads[i] is not None:
+                        g = grads[i] if create_graph else grads[i].detach()
+                        t._grad = g if t._grad is None else t._grad + g
+            if capture is not None:
+                for i in range(node.n_out):
+                    for pos in capture.get((node, i), ()):
+                        results[pos] = grads[i]
+            if isinstance(node, AccumulateGrad):
+                if inputs is None and grads[0] is not None:
+                    node.accumulate(grads[0], create_graph)
+                continue
+            if all(g is None for g in grads):
+                in_grads = (None,) * len(node.next_functions)
+            else:
+                in_grads = node.backward(*grads)
+                if not isinstance(in_grads, tuple):
+                    in_grads = (in_grads,)
+            if not retain_graph:
+                node.release()
+            for (m, i), g in zip(node.next_functions, in_grads):
+                if m is None:
+                    continue
+                if g is not None:
+                    buf = buffers.get(m)
+                    if buf is None:
+                        buf = buffers[m] = [None] * m.n_out
+                    buf[i] = _add(buf[i], g)
+                deps[m] -= 1
+                if deps[m] == 0:
+                    if m in buffers:
+                        ready.append(m)
+                    else:  # nothing flowed to it: its subgraph still needs the count
+                        buffers[m] = [None] * m.n_out
+                        ready.append(m)
+    finally:
+        grad_mode.enabled = prev
+
+    if inputs is not None:
+        for pos, r in enumerate(results):
+            if r is None and not allow_unused:
+                raise RuntimeError("One of the differentiated Tensors appears to not have been used in the "
+                                   "graph. Set allow_unused=True if this is the desired behavior.")
+        return tuple(results)
+    return None

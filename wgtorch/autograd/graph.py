@@ -1,0 +1,121 @@
+"""Graph nodes. A Node is the backward of one op application: it holds what
+the backward needs and the edges to the nodes of its inputs."""
+import weakref
+
+from . import grad_mode
+
+
+class Node:
+    """Subclasses define ``backward(self, *grads)`` returning one gradient (or None)
+    per input, written in Tensor ops so that it runs on every device and can
+    itself be differentiated."""
+    n_out = 1
+
+    def __init__(self):
+        self.next_functions = ()
+        self._saved = None
+        self._versions = None
+        self._freed = False
+        self._pre_hooks = None   # {output index: [hook]}
+        self._retained = None    # [(output index, weakref to tensor)]
+
+    def name(self):
+        return type(self).__name__
+
+    def __repr__(self):
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+    # -- saved tensors: checked against in-place changes, freed after backward
+    def save(self, *tensors):
+        self._saved = tensors
+        self._versions = tuple(t._vc[0] if t is not None else 0 for t in tensors)
+
+    @property
+    def saved_tensors(self):
+        if self._freed:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (or directly access saved tensors "
+                "after they have already been freed). Saved intermediate values of the graph are freed "
+                "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+                "backward through the graph a second time or if you need to access saved tensors after "
+                "calling backward.")
+        saved = self._saved or ()
+        for t, v in zip(saved, self._versions or ()):
+            if t is not None and t._vc[0] != v:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an "
+                    f"inplace operation: [{t.type()} {list(t.shape)}], which is output {t._out_nr} of "
+                    f"{t._grad_fn.name() if t._grad_fn else 'a leaf'}, is at version {t._vc[0]}; "
+                    f"expected version {v} instead. Hint: the operation that failed was "
+                    f"{self.name()}.")
+        return saved
+
+    def release(self):
+        if self._saved is not None:
+            self._saved = None
+            self._freed = True
+
+    def register_hook(self, fn):
+        raise NotImplementedError("hooks on graph nodes are not supported; use Tensor.register_hook")
+
+    def register_prehook(self, fn):
+        raise NotImplementedError("hooks on graph nodes are not supported; use Tensor.register_hook")
+
+
+class AccumulateGrad(Node):
+    """The sink of a leaf tensor: sums the incoming gradient into ``leaf.grad``."""
+
+    def __init__(self, leaf):
+        super().__init__()
+        self._leaf = weakref.ref(leaf)
+
+    @property
+    def variable(self):
+        return self._leaf()
+
+    def accumulate(self, g, create_graph):
+        t = self._leaf()
+        if t is None:
+            return
+        if g.dtype is not t.dtype:
+            g = g.to(t.dtype)
+        if t._grad is None:
+            # a fresh tensor: g may be shared with another leaf's gradient
+            t._grad = g if create_graph else g.detach().clone()
+        elif create_graph or grad_mode.enabled and t._grad._rg:
+            t._grad = t._grad + g
+        else:
+            t._grad.add_(g.detach())
+
+
+def edge(t):
+    """The (node, output index) that receives t's gradient; (None, 0) if none."""
+    if not t._rg:
+        return (None, 0)
+    fn = t._grad_fn
+    if fn is not None:
+        return (fn, t._out_nr)
+    acc = t._acc
+    if acc is None or acc._leaf() is not t:
+        acc = t._acc = AccumulateGrad(t)
+    return (acc, 0)
+
+
+def attach(node, inputs, outputs):
+    """Connect node to the inputs' nodes and make it the grad_fn of outputs."""
+    node.next_functions = tuple(edge(t) if t is not None else (None, 0) for t in inputs)
+    for i, o in enumerate(outputs):
+        if o is not None:
+            o._grad_fn = node
+            o._out_nr = i
+            o._rg = True
+    return node
+
+
+def needs_grad(*tensors):
+    if not grad_mode.enabled:
+        return False
+    for t in tensors:
+        if t is not None and t._rg:
+            return True
+    return False

@@ -1,0 +1,399 @@
+"""The NumPy backend: the closed primitive set on host ndarrays.
+
+A handle is an ndarray (usually a view of its storage). Functions take
+handles and Python scalars and return new handles; those ending in ``_`` write
+into their first argument. dtypes arrive as wgtorch dtypes; the Tensor layer
+has already worked out PyTorch's result dtype, so nothing here promotes.
+"""
+import math
+
+import numpy as np
+
+from ..device import CPU as device
+from ..errors import check_int_divisor
+
+ndarray = np.ndarray
+name = "cpu"
+
+
+def _arr(r):
+    # ufuncs return NumPy scalars for 0-d inputs; tensors always hold arrays
+    return r if r.__class__ is ndarray else np.asarray(r)
+
+
+# ---- creation and transfer --------------------------------------------------
+def from_numpy(a):
+    return a
+
+
+def to_numpy(h):
+    return h
+
+
+def empty(shape, dt):
+    return np.empty(shape, dt.np)
+
+
+def full(shape, value, dt):
+    return np.full(shape, value, dt.np)
+
+
+def arange(start, step, n, dt):
+    # computed in float64/int64 like PyTorch's kernel, then cast
+    if dt.is_floating_point:
+        return (start + step * np.arange(n, dtype=np.float64)).astype(dt.np)
+    return (start + step * np.arange(n, dtype=np.int64)).astype(dt.np)
+
+
+def eye(n, m, dt):
+    return np.eye(n, m, dtype=dt.np)
+
+
+# ---- views (metadata only: NumPy views never copy) ---------------------------
+def view_reshape(h, shape):
+    """A view with the new shape, or None if the strides do not allow one."""
+    try:
+        r = h.view()
+        r.shape = shape
+        return r
+    except AttributeError:
+        return None
+
+
+def view_permute(h, dims):
+    return h.transpose(dims)
+
+
+def view_expand(h, shape):
+    return np.broadcast_to(h, shape) if h.shape != tuple(shape) else h.view()
+
+
+def view_index(h, key):
+    """Basic indexing: a tuple of ints, slices, None and Ellipsis."""
+    return h[key]
+
+
+def view_strided(h, shape, strides, offset):
+    """A view with element strides and an element offset relative to h's start."""
+    it = h.itemsize
+    ast = np.lib.stride_tricks.as_strided
+    start = ast(h, (offset + 1,), (it,))[offset:] if offset else h
+    return ast(start, shape, [s * it for s in strides])
+
+
+def strides(h):
+    it = h.itemsize
+    return tuple(s // it for s in h.strides)
+
+
+def is_contiguous(h):
+    return h.flags.c_contiguous
+
+
+def same_storage(a, b):
+    return np.shares_memory(a, b)
+
+
+def storage_offset(h):
+    base = h
+    while base.base is not None and isinstance(base.base, ndarray):
+        base = base.base
+    return (h.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // h.itemsize
+
+
+def data_ptr(h):
+    return h.__array_interface__["data"][0]
+
+
+# ---- copies and casts ---------------------------------------------------------
+def contiguous(h):
+    return np.ascontiguousarray(h)
+
+
+def clone(h):
+    return h.copy()
+
+
+def cast(h, dt):
+    if dt.is_floating_point or h.dtype.kind != "f":
+        return h.astype(dt.np)
+    # float -> int truncates toward zero (NumPy does too, but NaN/inf are UB: keep quiet)
+    with np.errstate(invalid="ignore"):
+        return h.astype(dt.np)
+
+
+def copy_(dst, src):
+    """dst[...] = src with broadcasting and casting (src may be a scalar)."""
+    np.copyto(dst, src, casting="unsafe")
+
+
+def fill_(dst, value):
+    dst.fill(value)
+
+
+# ---- elementwise ----------------------------------------------------------------
+def _erf(x):
+    """erf to float32 accuracy (Abramowitz-Stegun 7.1.26 is too coarse; use the
+    float64 W. J. Cody rational approximation through math.erf vectorised)."""
+    return _v_erf(x).astype(x.dtype, copy=False)
+
+
+_v_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _sigmoid(x):
+    with np.errstate(over="ignore"):
+        return _arr(1 / (1 + np.exp(-x)))
+
+
+def _relu(x):
+    # keeps NaN (np.maximum propagates it) and the dtype
+    return np.maximum(x, x.dtype.type(0))
+
+
+def _sign(x):
+    return np.sign(x) if x.dtype != np.bool_ else x.copy()
+
+
+def _rsqrt(x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _arr(1 / np.sqrt(x))
+
+
+def _round(x):
+    return np.round(x)  # half to even, as PyTorch
+
+
+UNARY = {
+    "neg": np.negative, "abs": np.abs, "exp": np.exp, "exp2": np.exp2, "log": np.log,
+    "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "expm1": np.expm1, "sqrt": np.sqrt,
+    "rsqrt": _rsqrt, "sin": np.sin, "cos": np.cos, "tan": np.tan, "tanh": np.tanh,
+    "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh,
+    "sigmoid": _sigmoid, "relu": _relu, "erf": _erf, "floor": np.floor, "ceil": np.ceil,
+    "round": _round, "trunc": np.trunc, "sign": _sign, "reciprocal": np.reciprocal,
+    "isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite,
+    "logical_not": np.logical_not, "bitwise_not": np.invert, "square": np.square,
+}
+
+
+def unary(op, x, dt):
+    """op(x) computed and returned in dtype dt."""
+    if x.dtype != dt.np:
+        x = x.astype(dt.np)
+    with np.errstate(all="ignore"):
+        return _arr(UNARY[op](x))
+
+
+def unary_pred(op, x):
+    """Predicates (isnan, ...) and logical_not: bool result from any input dtype."""
+    return _arr(UNARY[op](x))
+
+
+def _floor_divide(x, y):
+    check_int_divisor(x, y)
+    return np.floor_divide(x, y)
+
+
+def _remainder(x, y):
+    check_int_divisor(x, y)
+    return np.remainder(x, y)
+
+
+def _true_divide(x, y):
+    return np.true_divide(x, y)
+
+
+def _pow(x, y):
+    if x.dtype.kind in "iu" and np.any(np.asarray(y) < 0):
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    return np.power(x, y)
+
+
+def _maximum(x, y):
+    return np.maximum(x, y)  # NaN-propagating, as PyTorch
+
+
+def _minimum(x, y):
+    return np.minimum(x, y)
+
+
+BINARY = {
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": _true_divide,
+    "floor_divide": _floor_divide, "remainder": _remainder, "pow": _pow,
+    "maximum": _maximum, "minimum": _minimum, "atan2": np.arctan2,
+    "fmod": np.fmod, "bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or,
+    "bitwise_xor": np.bitwise_xor, "logical_and": np.logical_and,
+    "logical_or": np.logical_or, "logical_xor": np.logical_xor,
+    "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
+    "gt": np.greater, "ge": np.greater_equal,
+}
+
+
+def binary(op, x, y, dt):
+    """op(x, y) with both operands first cast to the computation dtype dt.
+    y may be a Python scalar (NumPy treats it as weakly typed, as PyTorch)."""
+    npdt = dt.np
+    if x.dtype != npdt:
+        x = x.astype(npdt)
+    if y.__class__ is ndarray and y.dtype != npdt:
+        y = y.astype(npdt)
+    with np.errstate(all="ignore"):
+        return _arr(BINARY[op](x, y))
+
+
+def binary_(op, x, y):
+    """x = op(x, y) in place (the Tensor layer checked the result dtype fits x)."""
+    if y.__class__ is ndarray and y.dtype != x.dtype:
+        y = y.astype(x.dtype)
+    with np.errstate(all="ignore"):
+        if op == "div" and x.dtype.kind != "f":
+            raise RuntimeError(f"result type Float can't be cast to the desired output type {x.dtype}")
+        BINARY[op](x, y, out=x, casting="unsafe")
+
+
+def where(cond, x, y, dt):
+    if x.__class__ is ndarray and x.dtype != dt.np:
+        x = x.astype(dt.np)
+    if y.__class__ is ndarray and y.dtype != dt.np:
+        y = y.astype(dt.np)
+    return _arr(np.where(cond, x, y)).astype(dt.np, copy=False)
+
+
+def clamp(x, lo, hi, dt):
+    """min(max(x, lo), hi) with NaN kept; lo/hi are scalars, handles or None."""
+    x = x.astype(dt.np, copy=False)
+    r = x
+    if lo is not None:
+        r = np.maximum(r, lo)
+    if hi is not None:
+        r = np.minimum(r, hi)
+    return _arr(r).astype(dt.np, copy=False) if r is not x else r.copy()
+
+
+# ---- reductions -----------------------------------------------------------------
+def _reducer(f):
+    def run(x, dims, keepdim, dt):
+        with np.errstate(all="ignore"):
+            return _arr(f(x, axis=dims, keepdims=keepdim, dtype=dt.np))
+    return run
+
+
+def _amax(x, axis, keepdims, dtype):
+    return np.max(x, axis=axis, keepdims=keepdims).astype(dtype, copy=False)
+
+
+def _amin(x, axis, keepdims, dtype):
+    return np.min(x, axis=axis, keepdims=keepdims).astype(dtype, copy=False)
+
+
+def _all(x, axis, keepdims, dtype):
+    return np.all(x, axis=axis, keepdims=keepdims).astype(dtype, copy=False)
+
+
+def _any(x, axis, keepdims, dtype):
+    return np.any(x, axis=axis, keepdims=keepdims).astype(dtype, copy=False)
+
+
+REDUCE = {"sum": _reducer(np.sum), "prod": _reducer(np.prod), "mean": _reducer(np.mean),
+          "amax": _reducer(_amax), "amin": _reducer(_amin), "all": _reducer(_all), "any": _reducer(_any)}
+
+
+def reduce(op, x, dims, keepdim, dt):
+    """Reduce over the tuple of dims (already normalised, non-empty) to dtype dt."""
+    return REDUCE[op](x, dims, keepdim, dt)
+
+
+def argreduce(op, x, dim, keepdim):
+    """argmax / argmin over one dim (None: the flattened tensor) as int64.
+    NumPy's argmax returns the first NaN, which is PyTorch's rule too."""
+    f = np.argmax if op == "argmax" else np.argmin
+    r = f(x, axis=dim, keepdims=keepdim) if dim is not None else f(x.reshape(-1))
+    if dim is None and keepdim:
+        r = np.reshape(r, (1,) * x.ndim)
+    return _arr(r).astype(np.int64, copy=False)
+
+
+def scan(op, x, dim, dt):
+    """Inclusive cumulative sum / product along dim."""
+    f = np.cumsum if op == "cumsum" else np.cumprod
+    with np.errstate(all="ignore"):
+        return f(x, axis=dim, dtype=dt.np)
+
+
+# ---- linear algebra ----------------------------------------------------------------
+def matmul(a, b):
+    """Batched matmul of two handles with >= 2 dims; batch dims broadcast."""
+    return _arr(np.matmul(a, b))
+
+
+# ---- indexing -------------------------------------------------------------------------
+def gather(x, dim, index):
+    return np.take_along_axis(x, index, axis=dim)
+
+
+def scatter_(x, dim, index, src, reduce):
+    """x[index along dim] (=|+=|*=) src. reduce: None, 'add' or 'multiply'."""
+    idx = list(np.indices(index.shape, sparse=True))
+    idx[dim] = index
+    idx = tuple(idx)
+    if not isinstance(src, ndarray):
+        src = np.full(index.shape, src, x.dtype)
+    else:
+        src = src[tuple(slice(0, s) for s in index.shape)]
+    if reduce is None:
+        x[idx] = src
+    elif reduce == "add":
+        np.add.at(x, idx, src)
+    else:
+        np.multiply.at(x, idx, src)
+
+
+def index(x, key):
+    """Advanced indexing: key is a tuple of slices, None, Ellipsis, int and
+    int64 / bool handles, with NumPy's (= PyTorch's) placement rules."""
+    return _arr(x[key])
+
+
+def index_put_(x, key, values, accumulate):
+    if accumulate:
+        np.add.at(x, key, values)
+    else:
+        x[key] = values
+
+
+def nonzero(x):
+    return np.stack(np.nonzero(x), axis=1).astype(np.int64) if x.ndim else \
+        np.zeros((int(bool(x)), 0), np.int64)
+
+
+def sort(x, dim, descending, stable=True):
+    """Sorted values and int64 indices. NaN sorts as the largest value."""
+    if descending:
+        # stable descending order: sort the reversed array ascending and map back
+        flipped = np.flip(x, axis=dim)
+        idx = np.argsort(flipped, axis=dim, kind="stable")
+        idx = np.flip(idx, axis=dim)
+        idx = x.shape[dim] - 1 - idx
+    else:
+        idx = np.argsort(x, axis=dim, kind="stable")
+    return np.take_along_axis(x, idx, axis=dim), idx.astype(np.int64)
+
+
+def unique(x, sorted_, return_inverse, return_counts):
+    r = np.unique(x.reshape(-1), return_inverse=return_inverse, return_counts=return_counts)
+    return r if isinstance(r, tuple) else (r,)
+
+
+# ---- fused kernels (speed: one pass instead of a composite) ---------------------------
+def softmax(x, dim):
+    m = np.max(x, axis=dim, keepdims=True)
+    with np.errstate(invalid="ignore", over="ignore"):
+        e = np.exp(x - m)
+        return _arr(e / np.sum(e, axis=dim, keepdims=True))
+
+
+def log_softmax(x, dim):
+    m = np.max(x, axis=dim, keepdims=True)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        s = x - m
+        return _arr(s - np.log(np.sum(np.exp(s), axis=dim, keepdims=True)))

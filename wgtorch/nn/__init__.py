@@ -1,0 +1,2 @@
+"""wgtorch.nn (modules arrive with the nn issue; functional exists from the core)."""
+from . import functional

@@ -1,0 +1,1 @@
+"""Ops: each calls the backend primitive set and records its backward node."""

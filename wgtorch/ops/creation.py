@@ -1,0 +1,377 @@
+"""Creating tensors: from data, filled, ranges, and random draws."""
+import math
+import numbers
+
+import numpy as np
+
+from .. import dtypes
+from ..backends import for_device
+from ..device import CPU, device as _device
+from ..random import gen
+from .core import Tensor, _make
+
+
+def _backend(device):
+    return for_device(CPU if device is None else _device(device))
+
+
+def _dt(dtype, default=None):
+    if dtype is None:
+        return default if default is not None else dtypes.get_default_dtype()
+    return dtypes.to_dtype(dtype)
+
+
+def _shape(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    out = []
+    for s in size:
+        if isinstance(s, Tensor):
+            s = s.item()
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise TypeError(f"empty(): argument 'size' must be tuple of ints, but found element of type "
+                            f"{type(s).__name__} at pos {len(out)}")
+        if s < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(size)}")
+        out.append(int(s))
+    return tuple(out)
+
+
+def _finish(data, dt, be, requires_grad):
+    t = _make(data, dt, be)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+# ---- from data -----------------------------------------------------------------
+def _to_numpy(data):
+    """Data as an ndarray with PyTorch's inferred dtype (None: infer failed)."""
+    if isinstance(data, Tensor):
+        return data._host().copy(), data._dtype
+    if isinstance(data, np.ndarray):
+        return data.copy(), dtypes.from_numpy_dtype(data.dtype)
+    if isinstance(data, np.generic):
+        return np.array(data), dtypes.from_numpy_dtype(data.dtype)
+    if isinstance(data, bool):
+        return np.array(data), dtypes.bool_
+    if isinstance(data, numbers.Integral):
+        return np.array(int(data), dtype=np.int64) if -2**63 <= data < 2**63 else _overflow(), dtypes.int64
+    if isinstance(data, numbers.Real):
+        return np.array(float(data)), dtypes.get_default_dtype()
+    if isinstance(data, (list, tuple)):
+        nested = _plain(data)
+        try:
+            a = np.array(nested)
+        except ValueError:
+            raise ValueError(f"expected sequence of equal lengths at every dim, got ragged nested sequences "
+                             f"{_brief(data)}") from None
+        except OverflowError:
+            _overflow()
+        k = a.dtype.kind
+        if k == "b":
+            return a, dtypes.bool_
+        if k in "iu":
+            if a.dtype == np.uint64:
+                _overflow()
+            return a.astype(np.int64), dtypes.int64
+        if k == "f":
+            return a, dtypes.get_default_dtype()
+        if a.size == 0 and k in "fO":
+            return a.astype(np.float64), dtypes.get_default_dtype()
+        if k == "O":
+            if any(isinstance(v, int) for v in a.reshape(-1).tolist()):
+                _overflow()
+            raise ValueError(f"expected sequence of equal lengths at every dim, got ragged nested sequences")
+        raise TypeError(f"new(): invalid data type '{type(a.reshape(-1)[0].item()).__name__}'")
+    if isinstance(data, complex):
+        raise TypeError("complex numbers are not supported by wgtorch")
+    raise TypeError(f"Could not infer dtype of {type(data).__name__}")
+
+
+def _overflow():
+    raise RuntimeError("Overflow when unpacking long")
+
+
+def _brief(data):
+    return str(data)[:60]
+
+
+def _plain(data):
+    """Nested lists with Tensors/NumPy values replaced by Python numbers."""
+    if isinstance(data, (list, tuple)):
+        return [_plain(v) for v in data]
+    if isinstance(data, Tensor):
+        return data.tolist()
+    if isinstance(data, str):
+        raise TypeError(f"new(): invalid data type 'str'")
+    return data
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False):
+    arr, dt = _to_numpy(data)
+    if dtype is not None:
+        dt = dtypes.to_dtype(dtype)
+    if dt is dtypes.bfloat16:
+        raise TypeError("bfloat16 tensors are not supported on cpu yet")
+    if arr.dtype != dt.np:
+        with np.errstate(invalid="ignore", over="ignore"):
+            arr = arr.astype(dt.np)
+    be = _backend(device)
+    return _finish(be.from_numpy(arr), dt, be, requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None):
+    if isinstance(data, Tensor):
+        r = data
+        if dtype is not None:
+            r = r.to(dtypes.to_dtype(dtype))
+        return r.to(device) if device is not None else r
+    if isinstance(data, np.ndarray) and (device is None or _device(device).type == "cpu") and \
+            (dtype is None or dtypes.to_dtype(dtype).np == data.dtype):
+        return from_numpy(data)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(a):
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(a).__name__})")
+    dt = dtypes.from_numpy_dtype(a.dtype)
+    be = for_device(CPU)
+    return _make(be.from_numpy(a), dt, be)
+
+
+def _legacy_tensor(*args, dtype=None, device=None):
+    """torch.Tensor(data) / torch.Tensor(2, 3): float32 data or an uninitialised shape."""
+    if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
+        a = args[0]
+        if isinstance(a, Tensor):
+            return a
+        return tensor(a, dtype=dtypes.get_default_dtype(), device=device)
+    return empty(*args, device=device)
+
+
+def _rebuild(arr, dev, requires_grad):
+    t = tensor(arr, device=dev)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+# ---- filled ----------------------------------------------------------------------
+def empty(*size, dtype=None, device=None, requires_grad=False, memory_format=None, pin_memory=False, out=None):
+    dt, be = _dt(dtype), _backend(device)
+    return _finish(be.empty(_shape(size), dt), dt, be, requires_grad)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False, out=None):
+    dt, be = _dt(dtype), _backend(device)
+    return _finish(be.full(_shape(size), 0, dt), dt, be, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False, out=None):
+    dt, be = _dt(dtype), _backend(device)
+    return _finish(be.full(_shape(size), 1, dt), dt, be, requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False, out=None):
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    dt = _dt(dtype, dtypes.scalar_dtype(fill_value))
+    be = _backend(device)
+    return _finish(be.full(_shape((size,) if isinstance(size, int) else (tuple(size),)), fill_value, dt),
+                   dt, be, requires_grad)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    dt, be = _dt(dtype), _backend(device)
+    if n < 0 or (m is not None and m < 0):
+        raise RuntimeError(f"n must be greater or equal to 0, got {n}")
+    return _finish(be.eye(n, n if m is None else m, dt), dt, be, requires_grad)
+
+
+def _like(x, dtype, device):
+    dt = x._dtype if dtype is None else dtypes.to_dtype(dtype)
+    be = x._be if device is None else _backend(device)
+    return dt, be
+
+
+def empty_like(x, dtype=None, device=None, requires_grad=False, memory_format=None):
+    dt, be = _like(x, dtype, device)
+    return _finish(be.empty(x.shape, dt), dt, be, requires_grad)
+
+
+def zeros_like(x, dtype=None, device=None, requires_grad=False, memory_format=None):
+    dt, be = _like(x, dtype, device)
+    return _finish(be.full(x.shape, 0, dt), dt, be, requires_grad)
+
+
+def ones_like(x, dtype=None, device=None, requires_grad=False, memory_format=None):
+    dt, be = _like(x, dtype, device)
+    return _finish(be.full(x.shape, 1, dt), dt, be, requires_grad)
+
+
+def full_like(x, fill_value, dtype=None, device=None, requires_grad=False, memory_format=None):
+    dt, be = _like(x, dtype, device)
+    return _finish(be.full(x.shape, fill_value, dt), dt, be, requires_grad)
+
+
+# Tensor.new_* : same device and dtype as x unless given
+def new_empty(x, *size, dtype=None, device=None, requires_grad=False):
+    dt, be = _like(x, dtype, device)
+    return _finish(be.empty(_shape(size), dt), dt, be, requires_grad)
+
+
+def new_zeros(x, *size, dtype=None, device=None, requires_grad=False):
+    dt, be = _like(x, dtype, device)
+    return _finish(be.full(_shape(size), 0, dt), dt, be, requires_grad)
+
+
+def new_ones(x, *size, dtype=None, device=None, requires_grad=False):
+    dt, be = _like(x, dtype, device)
+    return _finish(be.full(_shape(size), 1, dt), dt, be, requires_grad)
+
+
+def new_full(x, size, fill_value, dtype=None, device=None, requires_grad=False):
+    dt, be = _like(x, dtype, device)
+    return _finish(be.full(_shape((tuple(size),)), fill_value, dt), dt, be, requires_grad)
+
+
+def new_tensor(x, data, dtype=None, device=None, requires_grad=False):
+    dt, _ = _like(x, dtype, device)
+    return tensor(data, dtype=dt, device=device if device is not None else x.device,
+                  requires_grad=requires_grad)
+
+
+# ---- ranges ----------------------------------------------------------------------------
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False, out=None):
+    if end is None:
+        start, end = 0, start
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    start, end, step = vals
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if dtype is None:
+        dt = dtypes.get_default_dtype() if any(isinstance(v, float) for v in vals) else dtypes.int64
+    else:
+        dt = dtypes.to_dtype(dtype)
+    n = math.ceil((end - start) / step)
+    if (end - start) * step < 0 and n != 0:
+        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
+    be = _backend(device)
+    return _finish(be.arange(start, step, max(n, 0), dt), dt, be, requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False, out=None):
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
+    dt, be = _dt(dtype), _backend(device)
+    start, end = [v.item() if isinstance(v, Tensor) else v for v in (start, end)]
+    # PyTorch's symmetric formula: the first half steps up from start, the second down from end
+    if steps == 1:
+        vals = np.array([start], np.float64)
+    else:
+        step = (end - start) / (steps - 1)
+        i = np.arange(steps, dtype=np.float64)
+        half = steps // 2
+        vals = np.where(i < half, start + step * i, end - step * (steps - 1 - i))
+    if not dt.is_floating_point:
+        vals = np.trunc(vals)
+    return _finish(be.from_numpy(vals.astype(dt.np)), dt, be, requires_grad)
+
+
+def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_grad=False):
+    dt = _dt(dtype)
+    return (base ** linspace(start, end, steps, dtype=dtypes.float64)).to(dt).to(device or "cpu") \
+        .requires_grad_(requires_grad)
+
+
+# ---- random ----------------------------------------------------------------------------------
+def _random_out(arr, dt, device, requires_grad):
+    be = _backend(device)
+    return _finish(be.from_numpy(arr), dt, be, requires_grad)
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None):
+    dt = _dt(dtype)
+    if not dt.is_floating_point:
+        raise RuntimeError(f"\"check_uniform_bounds\" not implemented for '{dt.name}'")
+    shape = _shape(size)
+    n = int(np.prod(shape, dtype=np.int64))
+    return _random_out(gen(generator).uniform(n, dt.np).reshape(shape), dt, device, requires_grad)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None):
+    dt = _dt(dtype)
+    if not dt.is_floating_point:
+        raise RuntimeError(f"\"normal_kernel_cpu\" not implemented for '{dt.name}'")
+    shape = _shape(size)
+    n = int(np.prod(shape, dtype=np.int64))
+    return _random_out(gen(generator).normal(n, dt.np).reshape(shape), dt, device, requires_grad)
+
+
+def rand_like(x, dtype=None, device=None, requires_grad=False, generator=None):
+    dt, _ = _like(x, dtype, None)
+    return rand(x.shape, generator=generator, dtype=dt, device=device or x.device, requires_grad=requires_grad)
+
+
+def randn_like(x, dtype=None, device=None, requires_grad=False, generator=None):
+    dt, _ = _like(x, dtype, None)
+    return randn(x.shape, generator=generator, dtype=dt, device=device or x.device, requires_grad=requires_grad)
+
+
+def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
+    if size is None:  # randint(high, size)
+        if high is None:
+            raise TypeError("randint() missing required argument 'size'")
+        low, high, size = 0, low, high
+    if high is None:
+        low, high = 0, low
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+    dt = _dt(dtype, dtypes.int64)
+    shape = _shape((tuple(size),))
+    n = int(np.prod(shape, dtype=np.int64))
+    vals = gen(generator).random_below(n, high - low) + low
+    return _random_out(vals.astype(dt.np).reshape(shape), dt, device, requires_grad)
+
+
+def randint_like(x, low, high=None, dtype=None, device=None, generator=None):
+    if high is None:
+        low, high = 0, low
+    dt, _ = _like(x, dtype, None)
+    return randint(low, high, x.shape, generator=generator, dtype=dt, device=device or x.device)
+
+
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """PyTorch's CPU randperm: swap i with i + (random() % (n - i)) for i < n - 1."""
+    if n < 0:
+        raise RuntimeError(f"n must be non-negative, got{n}")
+    dt = _dt(dtype, dtypes.int64)
+    r = np.arange(n, dtype=np.int64)
+    if n > 1:
+        raw = gen(generator).random32(n - 1)
+        z = (raw % np.arange(n, 1, -1, dtype=np.uint64)).astype(np.int64).tolist()
+        rl = r.tolist()
+        for i, k in enumerate(z):
+            j = i + k
+            rl[i], rl[j] = rl[j], rl[i]
+        r = np.array(rl, dtype=np.int64)
+    return _random_out(r.astype(dt.np), dt, device, requires_grad)
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None, requires_grad=False,
+           out=None):
+    g = gen(generator)
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        ref = mean if isinstance(mean, Tensor) else std
+        if isinstance(std, Tensor) and (std < 0).any():
+            raise RuntimeError("normal expects all elements of std >= 0.0")
+        from .shape import broadcast_tensors_shape
+        shape = broadcast_tensors_shape(*(t for t in (mean, std) if isinstance(t, Tensor)))
+        z = randn(shape, generator=g, dtype=ref.dtype)
+        return (z.to(ref.device) * std + mean).detach()
+    if std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    dt = _dt(dtype)
+    shape = _shape((tuple(size),))
+    n = int(np.prod(shape, dtype=np.int64))
+    return _random_out(g.normal(n, dt.np, mean, std).reshape(shape), dt, device, requires_grad)

@@ -1,0 +1,585 @@
+"""Elementwise ops: unary math, binary arithmetic with broadcasting and
+PyTorch's type promotion, comparisons, where, clamp, and their backwards."""
+import math
+
+from .. import dtypes
+from ..autograd import grad_mode
+from .core import (Node, Tensor, _make, attach, check_same_device, check_scalar, device_mismatch,
+                   inplace, operand, prio, result_dtype, sum_to)
+
+_rt = dtypes.result_type
+_sdt = dtypes.scalar_dtype
+
+
+# ---- unary ------------------------------------------------------------------------
+class UnaryBackward(Node):
+    """Backward of y = f(x): grad * f'(x), with f' from the table below."""
+
+    def __init__(self, x, y):
+        super().__init__()
+        self.save(x, y)
+
+    def backward(self, g):
+        x, y = self.saved_tensors
+        return self.deriv(x, y, g)
+
+
+def _float_dtype(dt):
+    return dt if dt.is_floating_point else dtypes.get_default_dtype()
+
+
+# name -> (grad_fn name, derivative(x, y, g) or None for non-differentiable, float result?)
+_UNARY = {
+    "neg": ("NegBackward0", lambda x, y, g: -g, False),
+    "abs": ("AbsBackward0", lambda x, y, g: g * x.sign(), False),
+    "exp": ("ExpBackward0", lambda x, y, g: g * y, True),
+    "exp2": ("Exp2Backward0", lambda x, y, g: g * y * math.log(2.0), True),
+    "log": ("LogBackward0", lambda x, y, g: g / x, True),
+    "log2": ("Log2Backward0", lambda x, y, g: g / (x * math.log(2.0)), True),
+    "log10": ("Log10Backward0", lambda x, y, g: g / (x * math.log(10.0)), True),
+    "log1p": ("Log1PBackward0", lambda x, y, g: g / (x + 1), True),
+    "expm1": ("Expm1Backward0", lambda x, y, g: g * (y + 1), True),
+    "sqrt": ("SqrtBackward0", lambda x, y, g: g / (2 * y), True),
+    "rsqrt": ("RsqrtBackward0", lambda x, y, g: g * -0.5 * y * y * y, True),
+    "sin": ("SinBackward0", lambda x, y, g: g * x.cos(), True),
+    "cos": ("CosBackward0", lambda x, y, g: g * -x.sin(), True),
+    "tan": ("TanBackward0", lambda x, y, g: g * (1 + y * y), True),
+    "tanh": ("TanhBackward0", lambda x, y, g: g * (1 - y * y), True),
+    "asin": ("AsinBackward0", lambda x, y, g: g * (1 - x * x).rsqrt(), True),
+    "acos": ("AcosBackward0", lambda x, y, g: -g * (1 - x * x).rsqrt(), True),
+    "atan": ("AtanBackward0", lambda x, y, g: g / (1 + x * x), True),
+    "sinh": ("SinhBackward0", lambda x, y, g: g * x.cosh(), True),
+    "cosh": ("CoshBackward0", lambda x, y, g: g * x.sinh(), True),
+    "sigmoid": ("SigmoidBackward0", lambda x, y, g: g * y * (1 - y), True),
+    "relu": ("ReluBackward0", lambda x, y, g: g * (y > 0), False),
+    "erf": ("ErfBackward0", lambda x, y, g: g * (2 / math.sqrt(math.pi)) * (-x * x).exp(), True),
+    "reciprocal": ("ReciprocalBackward0", lambda x, y, g: -g * y * y, True),
+    "square": ("PowBackward0", lambda x, y, g: g * 2 * x, False),
+    "floor": ("FloorBackward0", lambda x, y, g: g * 0, False),
+    "ceil": ("CeilBackward0", lambda x, y, g: g * 0, False),
+    "round": ("RoundBackward0", lambda x, y, g: g * 0, False),
+    "trunc": ("TruncBackward0", lambda x, y, g: g * 0, False),
+    "sign": ("SignBackward0", lambda x, y, g: g * 0, False),
+}
+_UNARY_NODES = {k: type(v[0], (UnaryBackward,), {"deriv": staticmethod(v[1])}) for k, v in _UNARY.items()}
+_UNARY_FLOAT = {k for k, v in _UNARY.items() if v[2]}
+_INT_NOOP = {"floor", "ceil", "round", "trunc"}  # identity on integers
+
+
+def unary(op, x):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}(): argument 'input' (position 1) must be Tensor, not {type(x).__name__}")
+    dt = x._dtype
+    if op in _UNARY_FLOAT:
+        dt = _float_dtype(dt)
+    elif dt is dtypes.bool_ and op in ("neg", "abs", "square"):
+        if op == "neg":
+            raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If you are "
+                               "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+        dt = dtypes.int64 if op == "square" else dt
+    if op in _INT_NOOP and not dt.is_floating_point:
+        out = _make(x._be.clone(x._data), dt, x._be)
+    else:
+        out = _make(x._be.unary(op, x._data, dt), dt, x._be)
+    if grad_mode.enabled and x._rg:
+        attach(_UNARY_NODES[op](x, out), (x,), (out,))
+    return out
+
+
+def unary_(op, x):
+    """In-place unary op; the result dtype must fit x's."""
+    if op in _UNARY_FLOAT and not x._dtype.is_floating_point:
+        raise RuntimeError(f"result type Float can't be cast to the desired output type {_TNAME[x._dtype]}")
+    return inplace(x, lambda a: unary(op, a),
+                   lambda: x._be.copy_(x._data, x._be.unary(op, x._data, x._dtype)))
+
+
+def predicate(op, x):
+    """isnan / isinf / isfinite / logical_not: a bool result, no gradient."""
+    return _make(x._be.unary_pred(op, x._data), dtypes.bool_, x._be)
+
+
+_TNAME = {d: d.name.capitalize().replace("Float32", "Float").replace("Int64", "Long") for d in dtypes.ALL}
+_TNAME.update({dtypes.float32: "Float", dtypes.float64: "Double", dtypes.float16: "Half",
+               dtypes.int64: "Long", dtypes.int32: "Int", dtypes.int16: "Short", dtypes.int8: "Char",
+               dtypes.uint8: "Byte", dtypes.bool_: "Bool"})
+
+
+# ---- binary ------------------------------------------------------------------------
+class AddBackward0(Node):
+    def __init__(self, a, b, alpha):
+        super().__init__()
+        self.ashape, self.bshape, self.alpha = a.shape, b.shape if isinstance(b, Tensor) else None, alpha
+
+    def backward(self, g):
+        gb = None
+        if self.bshape is not None:
+            gb = sum_to(g if self.alpha == 1 else g * self.alpha, self.bshape)
+        return sum_to(g, self.ashape), gb
+
+
+class SubBackward0(AddBackward0):
+    def backward(self, g):
+        gb = None
+        if self.bshape is not None:
+            gb = sum_to(-g if self.alpha == 1 else g * -self.alpha, self.bshape)
+        return sum_to(g, self.ashape), gb
+
+
+class RsubBackward1(Node):  # scalar - x
+    def __init__(self, alpha):
+        super().__init__()
+        self.alpha = alpha
+
+    def backward(self, g):
+        return -g if self.alpha == 1 else g * -self.alpha
+
+
+class MulBackward0(Node):
+    def __init__(self, a, b):
+        super().__init__()
+        self.save(a, b if isinstance(b, Tensor) else None)
+        self.scalar = None if isinstance(b, Tensor) else b
+
+    def backward(self, g):
+        a, b = self.saved_tensors
+        if b is None:
+            return g * self.scalar, None
+        return sum_to(g * b, a.shape) if a._rg else None, sum_to(g * a, b.shape) if b._rg else None
+
+
+class DivBackward0(Node):
+    def __init__(self, a, b):
+        super().__init__()
+        self.save(a, b if isinstance(b, Tensor) else None)
+        self.scalar = None if isinstance(b, Tensor) else b
+
+    def backward(self, g):
+        a, b = self.saved_tensors
+        if b is None:
+            return g / self.scalar, None
+        ga = sum_to(g / b, a.shape) if a._rg else None
+        gb = sum_to(-g * a / (b * b), b.shape) if b._rg else None
+        return ga, gb
+
+
+class PowBackward0(Node):  # x ** scalar
+    def __init__(self, a, e):
+        super().__init__()
+        self.save(a)
+        self.e = e
+
+    def backward(self, g):
+        (a,) = self.saved_tensors
+        e = self.e
+        if e == 0:
+            return g * 0
+        return g * e * a ** (e - 1)
+
+
+class PowBackward1(Node):  # x ** tensor
+    def __init__(self, a, b, out):
+        super().__init__()
+        self.save(a, b, out)
+
+    def backward(self, g):
+        a, b, out = self.saved_tensors
+        ga = sum_to(g * b * a ** (b - 1), a.shape) if a._rg else None
+        gb = None
+        if b._rg:
+            # d/db a**b = a**b * log(a), taken as 0 where a == 0 and b >= 0 (PyTorch's rule)
+            la = where(a == 0, 0.0, a.log() if a.dtype.is_floating_point else a.float().log())
+            gb = sum_to(g * out * la, b.shape)
+        return ga, gb
+
+
+class PowBackward2(Node):  # scalar ** x
+    def __init__(self, base, out):
+        super().__init__()
+        self.save(out)
+        self.base = base
+
+    def backward(self, g):
+        (out,) = self.saved_tensors
+        return g * out * math.log(self.base) if self.base > 0 else g * 0
+
+
+class MaximumBackward0(Node):
+    def __init__(self, a, b):
+        super().__init__()
+        self.save(a, b)
+
+    def backward(self, g):
+        a, b = self.saved_tensors
+        # ties share the gradient equally, as PyTorch does
+        wa = (a > b).to(g.dtype) + (a == b).to(g.dtype) * 0.5
+        return (sum_to(g * wa, a.shape) if a._rg else None,
+                sum_to(g * (1 - wa), b.shape) if b._rg else None)
+
+
+class MinimumBackward0(MaximumBackward0):
+    def backward(self, g):
+        a, b = self.saved_tensors
+        wa = (a < b).to(g.dtype) + (a == b).to(g.dtype) * 0.5
+        return (sum_to(g * wa, a.shape) if a._rg else None,
+                sum_to(g * (1 - wa), b.shape) if b._rg else None)
+
+
+class Atan2Backward0(Node):
+    def __init__(self, a, b):
+        super().__init__()
+        self.save(a, b)
+
+    def backward(self, g):
+        a, b = self.saved_tensors
+        d = a * a + b * b
+        return (sum_to(g * b / d, a.shape) if a._rg else None,
+                sum_to(-g * a / d, b.shape) if b._rg else None)
+
+
+class RemainderBackward0(Node):
+    def __init__(self, a, b):
+        super().__init__()
+        self.ashape = a.shape
+        self.save(a, b if isinstance(b, Tensor) else None)
+
+    def backward(self, g):
+        a, b = self.saved_tensors
+        gb = None
+        if b is not None and b._rg:
+            gb = sum_to(-g * (a / b).floor(), b.shape)
+        return sum_to(g, self.ashape), gb
+
+
+_CMP = {"eq", "ne", "lt", "le", "gt", "ge"}
+_LOGICAL = {"logical_and", "logical_or", "logical_xor"}
+_BITWISE = {"bitwise_and", "bitwise_or", "bitwise_xor"}
+
+
+def binary(op, a, b):
+    """op(a, b) for a Tensor a and a Tensor or Python scalar b, no autograd."""
+    if isinstance(b, Tensor):
+        if b._be is not a._be:
+            device_mismatch(a, b)
+        dt = _rt(a._dtype, 2 if a._data.ndim else 1, b._dtype, 2 if b._data.ndim else 1)
+        bd = b._data
+    else:
+        check_scalar(b, op)
+        dt = _rt(a._dtype, 2 if a._data.ndim else 1, _sdt(b), 0)
+        bd = b
+    if op in _CMP or op in _LOGICAL:
+        if op in _LOGICAL:
+            dt = dtypes.bool_
+        return _make(a._be.binary(op, a._data, bd, dt), dtypes.bool_, a._be)
+    if op == "div" and not dt.is_floating_point:
+        dt = dtypes.get_default_dtype()
+    elif op in _BITWISE and dt.is_floating_point:
+        raise RuntimeError(f'"{op}_cpu" not implemented for \'{_TNAME[dt]}\'')
+    elif dt is dtypes.bool_ and op in ("sub", "floor_divide", "remainder", "pow"):
+        if op == "sub":
+            raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use "
+                               "the `^` or `logical_xor()` operator instead.")
+        dt = dtypes.int64 if op == "pow" else dt
+    return _make(a._be.binary(op, a._data, bd, dt), dt, a._be)
+
+
+def add(a, b, *, alpha=1, out=None):
+    if not isinstance(a, Tensor):
+        return add(operand(a, b), b, alpha=alpha)
+    if alpha != 1:
+        b = b * alpha
+        r = binary("add", a, b)
+    else:
+        r = binary("add", a, b)
+    if grad_mode.enabled and (a._rg or (isinstance(b, Tensor) and b._rg)):
+        attach(AddBackward0(a, b, 1), (a, b if isinstance(b, Tensor) else None), (r,))
+    return _out(r, out)
+
+
+def sub(a, b, *, alpha=1, out=None):
+    if not isinstance(a, Tensor):
+        return sub(operand(a, b), b, alpha=alpha)
+    if alpha != 1:
+        return add(a, -b * alpha if isinstance(b, Tensor) else -b * alpha)
+    r = binary("sub", a, b)
+    if grad_mode.enabled and (a._rg or (isinstance(b, Tensor) and b._rg)):
+        attach(SubBackward0(a, b, 1), (a, b if isinstance(b, Tensor) else None), (r,))
+    return _out(r, out)
+
+
+def rsub(a, b, alpha=1):
+    """b - a for a Python scalar b."""
+    if isinstance(b, Tensor):
+        return sub(b, a, alpha=alpha)
+    check_scalar(b, "rsub")
+    dt = _rt(a._dtype, prio(a), _sdt(b), 0)
+    if dt is dtypes.bool_:
+        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+                           "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+    r = _make(a._be.binary("sub", a._be.full((), b, dt), a._data, dt), dt, a._be)
+    if grad_mode.enabled and a._rg:
+        attach(RsubBackward1(alpha), (a,), (r,))
+    return r
+
+
+def mul(a, b, *, out=None):
+    if not isinstance(a, Tensor):
+        a, b = b, a
+    r = binary("mul", a, b)
+    if grad_mode.enabled and (a._rg or (isinstance(b, Tensor) and b._rg)):
+        attach(MulBackward0(a, b), (a, b if isinstance(b, Tensor) else None), (r,))
+    return _out(r, out)
+
+
+def div(a, b, *, rounding_mode=None, out=None):
+    if not isinstance(a, Tensor):
+        a = operand(a, b)
+    if rounding_mode is not None:
+        if rounding_mode == "floor":
+            return _out(floor_divide(a, b), out)
+        if rounding_mode == "trunc":
+            q = binary("div", a, b).trunc()
+            dt = result_dtype(a, b)
+            return _out(q if dt.is_floating_point else q.to(dt), out)
+        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+                         f"'{rounding_mode}'")
+    r = binary("div", a, b)
+    if grad_mode.enabled and (a._rg or (isinstance(b, Tensor) and b._rg)):
+        attach(DivBackward0(a, b), (a, b if isinstance(b, Tensor) else None), (r,))
+    return _out(r, out)
+
+
+def rdiv(a, b):
+    return div(operand(b, a), a)
+
+
+def floor_divide(a, b):
+    if not isinstance(a, Tensor):
+        a = operand(a, b)
+    return binary("floor_divide", a, b)
+
+
+def remainder(a, b):
+    if not isinstance(a, Tensor):
+        a = operand(a, b)
+    r = binary("remainder", a, b)
+    if grad_mode.enabled and (a._rg or (isinstance(b, Tensor) and b._rg)):
+        attach(RemainderBackward0(a, b), (a, b if isinstance(b, Tensor) else None), (r,))
+    return r
+
+
+def fmod(a, b):
+    return binary("fmod", a, b)
+
+
+def pow(a, b):
+    if not isinstance(a, Tensor):  # scalar ** tensor
+        check_scalar(a, "pow")
+        base = a
+        a = operand(a, b)
+        dt = _rt(b._dtype, prio(b), _sdt(base), 0)
+        r = _make(b._be.binary("pow", b._be.full((), base, dt), b._data, dt), dt, b._be)
+        if grad_mode.enabled and b._rg:
+            attach(PowBackward2(base, r), (b,), (r,))
+        return r
+    r = binary("pow", a, b)
+    if grad_mode.enabled:
+        if isinstance(b, Tensor):
+            if a._rg or b._rg:
+                attach(PowBackward1(a, b, r), (a, b), (r,))
+        elif a._rg:
+            attach(PowBackward0(a, b), (a,), (r,))
+    return r
+
+
+def rpow(a, b):
+    return pow(b, a)
+
+
+def _minmax(op, node, a, b):
+    b = operand(b, a)
+    r = binary(op, a, b)
+    if grad_mode.enabled and (a._rg or b._rg):
+        attach(node(a, b), (a, b), (r,))
+    return r
+
+
+def maximum(a, b):
+    return _minmax("maximum", MaximumBackward0, a, b)
+
+
+def minimum(a, b):
+    return _minmax("minimum", MinimumBackward0, a, b)
+
+
+def atan2(a, b):
+    b = operand(b, a)
+    r = binary("atan2", a, b)
+    if r.dtype.is_floating_point is False:
+        r = binary("atan2", a.float(), b.float())
+    if grad_mode.enabled and (a._rg or b._rg):
+        attach(Atan2Backward0(a, b), (a, b), (r,))
+    return r
+
+
+def compare(op, a, b):
+    if not isinstance(a, Tensor):
+        a = operand(a, b)
+    return binary(op, a, b)
+
+
+def logical(op, a, b):
+    if not isinstance(a, Tensor):
+        a = operand(a, b)
+    return binary(op, a, b)
+
+
+def bitwise(op, a, b):
+    if not isinstance(a, Tensor):
+        a = operand(a, b)
+    return binary(op, a, b)
+
+
+def bitwise_not(x):
+    if x._dtype.is_floating_point:
+        raise RuntimeError(f"\"bitwise_not_cpu\" not implemented for '{_TNAME[x._dtype]}'")
+    if x._dtype is dtypes.bool_:
+        return predicate("logical_not", x)
+    return _make(x._be.unary("bitwise_not", x._data, x._dtype), x._dtype, x._be)
+
+
+def _out(r, out):
+    if out is None:
+        return r
+    out.copy_(r) if out.shape == r.shape else out.resize_as_(r).copy_(r)
+    return out
+
+
+# ---- in-place binary ----------------------------------------------------------------
+_OUTOFPLACE = {"add": add, "sub": sub, "mul": mul, "div": div, "pow": pow, "remainder": remainder,
+               "floor_divide": floor_divide, "maximum": maximum, "minimum": minimum}
+
+
+def binary_(op, a, b, alpha=1):
+    """a = op(a, b) in place: PyTorch's rule that the result dtype must cast to a's."""
+    dt = result_dtype(a, b)
+    if op == "div" and not dt.is_floating_point:
+        dt = dtypes.get_default_dtype()
+    if dt is not a._dtype and (dt.kind > a._dtype.kind):
+        raise RuntimeError(f"result type {_TNAME[dt]} can't be cast to the desired output type "
+                           f"{_TNAME[a._dtype]}")
+    if isinstance(b, Tensor):
+        if b._be is not a._be:
+            device_mismatch(a, b)
+        from .shape import broadcast_shape_check
+        broadcast_shape_check(a, b)
+    if alpha != 1:
+        b = b * alpha
+    fn = _OUTOFPLACE[op]
+
+    def direct():
+        bd = b._data if isinstance(b, Tensor) else b
+        if op in ("floor_divide", "remainder", "pow", "maximum", "minimum"):
+            a._be.copy_(a._data, a._be.binary(op, a._data, bd, dt))
+        else:
+            a._be.binary_(op, a._data, bd)
+    return inplace(a, lambda old: fn(old, b), direct, (b,) if isinstance(b, Tensor) else ())
+
+
+# ---- where and clamp -------------------------------------------------------------------
+class WhereBackward0(Node):
+    def __init__(self, cond, a, b):
+        super().__init__()
+        self.save(cond)
+        self.ashape, self.bshape = a.shape, b.shape
+
+    def backward(self, g):
+        (c,) = self.saved_tensors
+        z = g.new_zeros(())
+        return None, sum_to(where(c, g, z), self.ashape), sum_to(where(c, z, g), self.bshape)
+
+
+def where(cond, a=None, b=None):
+    if a is None and b is None:
+        return cond.nonzero(as_tuple=True)
+    if not isinstance(cond, Tensor):
+        raise TypeError(f"where(): argument 'condition' must be Tensor, not {type(cond).__name__}")
+    if cond._dtype is not dtypes.bool_:
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+                           f"{_TNAME[cond._dtype]}")
+    ref = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else cond
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        dt = _rt(_sdt(a), 0, _sdt(b), 0)
+        a = operand(a, cond).to(dt)
+        b = operand(b, cond).to(dt)
+    else:
+        a = operand(a, ref) if isinstance(a, Tensor) else a
+        b = operand(b, ref) if isinstance(b, Tensor) else b
+        if not isinstance(a, Tensor):
+            dt = result_dtype(b, a)
+            a = _make(b._be.full((), a, dt), dt, b._be)
+        elif not isinstance(b, Tensor):
+            dt = result_dtype(a, b)
+            b = _make(a._be.full((), b, dt), dt, a._be)
+    check_same_device(cond, a, b)
+    dt = _rt(a._dtype, prio(a), b._dtype, prio(b))
+    from .shape import broadcast_tensors_shape
+    broadcast_tensors_shape(cond, a, b)
+    r = _make(cond._be.where(cond._data, a._data, b._data, dt), dt, cond._be)
+    if grad_mode.enabled and (a._rg or b._rg):
+        attach(WhereBackward0(cond, a, b), (None, a, b), (r,))
+    return r
+
+
+class ClampBackward1(Node):
+    def __init__(self, x, lo, hi):
+        super().__init__()
+        self.save(x, lo if isinstance(lo, Tensor) else None, hi if isinstance(hi, Tensor) else None)
+        self.lo, self.hi = lo, hi
+
+    def backward(self, g):
+        x, lot, hit = self.saved_tensors
+        lo = lot if lot is not None else self.lo
+        hi = hit if hit is not None else self.hi
+        keep = x == x  # True except NaN: NaN passes its gradient like PyTorch (x itself)
+        if lo is not None:
+            keep = keep & (x >= lo)
+        if hi is not None:
+            keep = keep & (x <= hi)
+        return (g * keep,)
+
+
+def clamp(x, min=None, max=None):
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    dt = x._dtype
+    for v in (min, max):
+        if v is not None:
+            dt = _rt(dt, prio(x), v._dtype if isinstance(v, Tensor) else _sdt(v), prio(v) if isinstance(v, Tensor) else 0)
+    lo = min._data if isinstance(min, Tensor) else min
+    hi = max._data if isinstance(max, Tensor) else max
+    r = _make(x._be.clamp(x._data, lo, hi, dt), dt, x._be)
+    if grad_mode.enabled and x._rg:
+        attach(ClampBackward1(x, min, max), (x,), (r,))
+    return r
+
+
+def clamp_(x, min=None, max=None):
+    return inplace(x, lambda old: clamp(old, min, max),
+                   lambda: x._be.copy_(x._data, clamp(x.detach(), min, max)._data))
+
+
+def lerp(a, b, weight):
+    return a + weight * (b - a)
+
+
+def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+    if not x._dtype.is_floating_point:
+        return x.clone()
+    import numpy as np
+    fi = np.finfo(x._dtype.np)
+    posinf = float(fi.max) if posinf is None else posinf
+    neginf = float(fi.min) if neginf is None else neginf
+    r = where(x.isnan(), nan, x)
+    r = where(r == float("inf"), posinf, r)
+    return where(r == float("-inf"), neginf, r)

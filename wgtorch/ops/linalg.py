@@ -1,0 +1,249 @@
+"""matmul with PyTorch's 1-D/2-D/batched rules, mm, bmm, dot, outer, addmm, einsum."""
+from .. import dtypes
+from ..autograd import grad_mode
+from .core import Node, Tensor, _make, attach, broadcast_shapes, sum_to
+
+
+def _check(fn, a, b):
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise TypeError(f"{fn}(): argument must be Tensor, not "
+                        f"{type(b if isinstance(a, Tensor) else a).__name__}")
+    if a._be is not b._be:
+        raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, "
+                           f"{a.device} and {b.device}!")
+    if a._dtype is not b._dtype:
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {a._dtype} != {b._dtype}")
+    if a._dtype is dtypes.bool_:
+        raise RuntimeError(f"\"{fn}\" not implemented for 'Bool'")
+
+
+class MatmulBackward(Node):
+    def __init__(self, a, b):
+        super().__init__()
+        self.save(a, b)
+
+    def backward(self, g):
+        a, b = self.saved_tensors
+        ga = sum_to(g.matmul(b.mT), a.shape) if a._rg else None
+        gb = sum_to(a.mT.matmul(g), b.shape) if b._rg else None
+        return ga, gb
+
+
+class MmBackward0(MatmulBackward):
+    pass
+
+
+class BmmBackward0(MatmulBackward):
+    pass
+
+
+def _mm_nd(a, b, name):
+    """a @ b for a, b with >= 2 dims (batch dims broadcast)."""
+    if a.shape[-1] != b.shape[-2]:
+        if a.ndim == 2 and b.ndim == 2:
+            raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({a.shape[0]}x{a.shape[1]} and "
+                               f"{b.shape[0]}x{b.shape[1]})")
+        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                           f"[{b.shape[:-2] and b.shape[0] or 1}, {a.shape[-1]}] but got: "
+                           f"[{b.shape[:-2] and b.shape[0] or 1}, {b.shape[-2]}].")
+    if a.ndim > 2 or b.ndim > 2:
+        broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    r = _make(a._be.matmul(a._data, b._data), a._dtype, a._be)
+    if grad_mode.enabled and (a._rg or b._rg):
+        attach((MmBackward0 if name == "mm" else BmmBackward0)(a, b), (a, b), (r,))
+    return r
+
+
+def matmul(a, b, out=None):
+    _check("matmul", a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and "
+                           f"{b.ndim}D")
+    if a.ndim == 1 and b.ndim == 1:
+        return dot(a, b)
+    if a.ndim == 1:
+        if a.shape[0] != b.shape[-2]:
+            raise RuntimeError(f"size mismatch, got input ({a.shape[0]}), mat ({b.shape[-2]}x{b.shape[-1]}), "
+                               f"vec ({a.shape[0]})")
+        return _mm_nd(a.unsqueeze(0), b, "mm" if b.ndim == 2 else "bmm").squeeze(-2)
+    if b.ndim == 1:
+        if a.shape[-1] != b.shape[0]:
+            raise RuntimeError(f"size mismatch, got input ({a.shape[-2]}), mat ({a.shape[-2]}x{a.shape[-1]}), "
+                               f"vec ({b.shape[0]})")
+        return _mm_nd(a, b.unsqueeze(-1), "mm" if a.ndim == 2 else "bmm").squeeze(-1)
+    return _mm_nd(a, b, "mm" if a.ndim == 2 and b.ndim == 2 else "bmm")
+
+
+def rmatmul(a, b):
+    return matmul(b, a)
+
+
+def mm(a, b):
+    _check("mm", a, b)
+    if a.ndim != 2 or b.ndim != 2:
+        raise RuntimeError(f"{'self' if a.ndim != 2 else 'mat2'} must be a matrix")
+    return _mm_nd(a, b, "mm")
+
+
+def bmm(a, b):
+    _check("bmm", a, b)
+    if a.ndim != 3 or b.ndim != 3:
+        raise RuntimeError(f"batch{1 if a.ndim != 3 else 2} must be a 3D tensor")
+    if a.shape[0] != b.shape[0]:
+        raise RuntimeError(f"batch1 and batch2 must have same number of batches, got {a.shape[0]} and "
+                           f"{b.shape[0]}")
+    return _mm_nd(a, b, "bmm")
+
+
+def mv(a, v):
+    _check("mv", a, v)
+    if a.ndim != 2 or v.ndim != 1:
+        raise RuntimeError("vector + matrix @ vector expected, got " + f"{a.ndim}, {v.ndim}")
+    return matmul(a, v)
+
+
+class DotBackward0(Node):
+    def __init__(self, a, b):
+        super().__init__()
+        self.save(a, b)
+
+    def backward(self, g):
+        a, b = self.saved_tensors
+        return (g * b if a._rg else None), (g * a if b._rg else None)
+
+
+def dot(a, b):
+    _check("dot", a, b)
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
+    if a.shape[0] != b.shape[0]:
+        raise RuntimeError(f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src [{b.shape[0]}] "
+                           "to have the same number of elements, but got "
+                           f"{a.shape[0]} and {b.shape[0]} elements respectively")
+    be = a._be
+    r = _make(be.view_reshape(be.matmul(be.view_reshape(a._data, (1, a.shape[0])),
+                                        be.view_reshape(b._data, (b.shape[0], 1))), ()), a._dtype, be)
+    if grad_mode.enabled and (a._rg or b._rg):
+        attach(DotBackward0(a, b), (a, b), (r,))
+    return r
+
+
+inner = dot
+
+
+def outer(a, b):
+    return a.unsqueeze(1) * b.unsqueeze(0)
+
+
+ger = outer
+
+
+class AddmmBackward0(Node):
+    def __init__(self, inp, m1, m2, beta, alpha):
+        super().__init__()
+        self.save(m1, m2)
+        self.ishape, self.beta, self.alpha = inp.shape, beta, alpha
+
+    def backward(self, g):
+        m1, m2 = self.saved_tensors
+        gi = sum_to(g if self.beta == 1 else g * self.beta, self.ishape)
+        gs = g if self.alpha == 1 else g * self.alpha
+        return gi, (gs.mm(m2.t()) if m1._rg else None), (m1.t().mm(gs) if m2._rg else None)
+
+
+def addmm(inp, m1, m2, *, beta=1, alpha=1):
+    """beta * inp + alpha * (m1 @ m2): nn.Linear's op (grad_fn AddmmBackward0)."""
+    _check("addmm", m1, m2)
+    if m1.ndim != 2 or m2.ndim != 2:
+        raise RuntimeError("mat1 must be a matrix, got " + f"{m1.ndim}-D tensor")
+    with grad_mode.no_grad():
+        r = _mm_nd(m1, m2, "mm")
+        if alpha != 1:
+            r = r * alpha
+        r = r + (inp if beta == 1 else inp * beta) if beta != 0 else r
+        if r.shape != (m1.shape[0], m2.shape[1]):
+            raise RuntimeError(f"The expanded size of the tensor ({m2.shape[1]}) must match the existing size "
+                               f"({inp.shape[-1]})")
+    if grad_mode.enabled and (inp._rg or m1._rg or m2._rg):
+        attach(AddmmBackward0(inp, m1, m2, beta, alpha), (inp, m1, m2), (r,))
+    return r
+
+
+def baddbmm(inp, b1, b2, *, beta=1, alpha=1):
+    r = bmm(b1, b2)
+    return (r * alpha if alpha != 1 else r) + (inp * beta if beta != 1 else inp) if beta != 0 else r * alpha
+
+
+def einsum(equation, *operands):
+    """Composed from permute / diagonal / broadcasting multiply / sum (matmul
+    where two operands contract one index set: the common case)."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    eq = equation.replace(" ", "")
+    if "->" in eq:
+        lhs, out = eq.split("->")
+    else:
+        lhs, out = eq, None
+    ins = lhs.split(",")
+    if len(ins) != len(operands):
+        raise RuntimeError(f"einsum(): more operands were provided than specified in the equation"
+                           if len(operands) > len(ins) else
+                           "einsum(): fewer operands were provided than specified in the equation")
+    # expand '...' into fresh upper-case letters
+    ell_n = 0
+    for s, t in zip(ins, operands):
+        if "..." in s:
+            ell_n = max(ell_n, t.ndim - (len(s) - 3))
+    ell = "".join(chr(ord("A") + i) for i in range(ell_n))
+    subs = []
+    for s, t in zip(ins, operands):
+        if "..." in s:
+            k = t.ndim - (len(s) - 3)
+            s = s.replace("...", ell[ell_n - k:])
+        if len(s) != t.ndim:
+            raise RuntimeError(f"einsum(): the number of subscripts in the equation ({len(s)}) does not match "
+                               f"the number of dimensions ({t.ndim}) for operand {len(subs)}"
+                               " and no ellipsis was given")
+        subs.append(s)
+    if out is None:
+        counts = {}
+        for s in subs:
+            for c in s:
+                counts[c] = counts.get(c, 0) + 1
+        out = ell + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in ell))
+    else:
+        out = out.replace("...", ell)
+    # take diagonals for letters repeated within one operand
+    ts = []
+    for s, t in zip(subs, operands):
+        while True:
+            rep = next((c for c in s if s.count(c) > 1), None)
+            if rep is None:
+                break
+            i = s.index(rep)
+            j = s.index(rep, i + 1)
+            t = t.diagonal(0, i, j)
+            s = s[:i] + s[i + 1:j] + s[j + 1:] + rep
+        ts.append((s, t))
+    letters = []
+    for s, _ in ts:
+        for c in s:
+            if c not in letters:
+                letters.append(c)
+    for c in out:
+        if c not in letters:
+            raise RuntimeError(f"einsum(): output subscript {c} does not appear in the equation for any input "
+                               "operand")
+    full = [c for c in letters if c not in out] + list(out)  # contracted first, then output order
+    acc = None
+    for s, t in ts:
+        perm = sorted(range(len(s)), key=lambda i: full.index(s[i]))
+        t = t.permute(perm)
+        ss = "".join(s[i] for i in perm)
+        shape = [t.shape[ss.index(c)] if c in ss else 1 for c in full]
+        t = t.reshape(shape)
+        acc = t if acc is None else acc * t
+    nsum = len(full) - len(out)
+    if nsum:
+        acc = acc.sum(tuple(range(nsum)))
+    return acc

@@ -1,0 +1,133 @@
+"""Binds the ops as Tensor methods and operators (the one place that does)."""
+from .. import dtypes
+from ..tensor import Tensor
+from . import conversion as cv
+from . import creation as cr
+from . import elementwise as ew
+from . import indexing as ix
+from . import linalg as la
+from . import reductions as rd
+from . import shape as sh
+
+
+def _u(op):
+    return lambda self: ew.unary(op, self)
+
+
+def _u_(op):
+    return lambda self: ew.unary_(op, self)
+
+
+def _b_(op):
+    def method(self, other, *, alpha=1):
+        return ew.binary_(op, self, other, alpha)
+    method.__name__ = op + "_"
+    return method
+
+
+def _cmp(op):
+    def method(self, other):
+        if other is None and op in ("eq", "ne"):  # x == None is False, as in PyTorch
+            return op == "ne"
+        return ew.compare(op, self, other)
+    return method
+
+
+M = {}
+for _op in ("neg", "abs", "exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "sin",
+            "cos", "tan", "tanh", "asin", "acos", "atan", "sinh", "cosh", "sigmoid", "relu", "erf", "floor",
+            "ceil", "trunc", "sign", "reciprocal", "square"):
+    M[_op] = _u(_op)
+    M[_op + "_"] = _u_(_op)
+M["arcsin"], M["arccos"], M["arctan"] = M["asin"], M["acos"], M["atan"]
+M["negative"] = M["neg"]
+M["absolute"] = M["abs"]
+M["fix"] = M["trunc"]
+for _op in ("isnan", "isinf", "isfinite", "logical_not"):
+    M[_op] = (lambda op: lambda self: ew.predicate(op, self))(_op)
+for _op in ("add", "sub", "mul", "div", "pow", "remainder", "floor_divide"):
+    M[_op + "_"] = _b_(_op)
+for _op in ("eq", "ne", "lt", "le", "gt", "ge"):
+    M[_op] = _cmp(_op)
+    M[f"__{_op}__"] = M[_op]
+M.update(greater=M["gt"], greater_equal=M["ge"], less=M["lt"], less_equal=M["le"], not_equal=M["ne"])
+
+
+def _round(self, decimals=0):
+    if decimals:
+        f = 10.0 ** decimals
+        return ew.unary("round", self * f) / f
+    return ew.unary("round", self)
+
+
+M.update(
+    # arithmetic and operators
+    add=ew.add, sub=ew.sub, subtract=ew.sub, mul=ew.mul, multiply=ew.mul, div=ew.div, divide=ew.div,
+    true_divide=ew.div, floor_divide=ew.floor_divide, remainder=ew.remainder, fmod=ew.fmod, pow=ew.pow,
+    maximum=ew.maximum, minimum=ew.minimum, atan2=ew.atan2, arctan2=ew.atan2, lerp=ew.lerp,
+    clamp=ew.clamp, clip=ew.clamp, clamp_=ew.clamp_, clip_=ew.clamp_, nan_to_num=ew.nan_to_num,
+    clamp_min=lambda s, m: ew.clamp(s, min=m), clamp_max=lambda s, m: ew.clamp(s, max=m),
+    round=_round, where=lambda self, cond, other: ew.where(cond, self, other),
+    logical_and=lambda s, o: ew.logical("logical_and", s, o),
+    logical_or=lambda s, o: ew.logical("logical_or", s, o),
+    logical_xor=lambda s, o: ew.logical("logical_xor", s, o),
+    bitwise_and=lambda s, o: ew.bitwise("bitwise_and", s, o),
+    bitwise_or=lambda s, o: ew.bitwise("bitwise_or", s, o),
+    bitwise_xor=lambda s, o: ew.bitwise("bitwise_xor", s, o), bitwise_not=ew.bitwise_not,
+    __add__=ew.add, __radd__=lambda s, o: ew.add(s, o), __iadd__=_b_("add"),
+    __sub__=ew.sub, __rsub__=ew.rsub, __isub__=_b_("sub"),
+    __mul__=ew.mul, __rmul__=lambda s, o: ew.mul(s, o), __imul__=_b_("mul"),
+    __truediv__=ew.div, __rtruediv__=ew.rdiv, __itruediv__=_b_("div"),
+    __floordiv__=ew.floor_divide, __rfloordiv__=lambda s, o: ew.floor_divide(o, s),
+    __ifloordiv__=_b_("floor_divide"),
+    __mod__=ew.remainder, __rmod__=lambda s, o: ew.remainder(o, s), __imod__=_b_("remainder"),
+    __pow__=ew.pow, __rpow__=ew.rpow, __ipow__=_b_("pow"),
+    __matmul__=la.matmul, __rmatmul__=la.rmatmul,
+    __neg__=M["neg"], __pos__=lambda s: s, __abs__=M["abs"], __invert__=ew.bitwise_not,
+    __and__=lambda s, o: ew.bitwise("bitwise_and", s, o), __rand__=lambda s, o: ew.bitwise("bitwise_and", s, o),
+    __or__=lambda s, o: ew.bitwise("bitwise_or", s, o), __ror__=lambda s, o: ew.bitwise("bitwise_or", s, o),
+    __xor__=lambda s, o: ew.bitwise("bitwise_xor", s, o), __rxor__=lambda s, o: ew.bitwise("bitwise_xor", s, o),
+    __getitem__=ix.getitem, __setitem__=ix.setitem,
+    # reductions
+    sum=rd.sum, nansum=rd.nansum, mean=rd.mean, nanmean=rd.nanmean, prod=rd.prod, var=rd.var, std=rd.std,
+    max=rd.max, min=rd.min, amax=rd.amax, amin=rd.amin, argmax=rd.argmax, argmin=rd.argmin, all=rd.all,
+    any=rd.any, norm=rd.norm, logsumexp=rd.logsumexp, cumsum=rd.cumsum, cumprod=rd.cumprod,
+    softmax=rd.softmax, log_softmax=rd.log_softmax, sort=rd.sort, argsort=rd.argsort, topk=rd.topk,
+    kthvalue=rd.kthvalue, median=rd.median, unique=rd.unique, msort=rd.msort,
+    count_nonzero=ix.count_nonzero,
+    # linear algebra
+    matmul=la.matmul, mm=la.mm, bmm=la.bmm, mv=la.mv, dot=la.dot, inner=la.inner, outer=la.outer,
+    ger=la.outer, addmm=la.addmm, baddbmm=la.baddbmm,
+    # views and shapes
+    view=sh.view, view_as=sh.view_as, reshape=sh.reshape, reshape_as=sh.reshape_as, permute=sh.permute,
+    transpose=sh.transpose, swapaxes=sh.transpose, swapdims=sh.transpose, t=sh.t,
+    T=property(sh.T), mT=property(sh.mT), H=property(sh.T), mH=property(sh.mT),
+    unsqueeze=sh.unsqueeze, squeeze=sh.squeeze, flatten=sh.flatten, unflatten=sh.unflatten,
+    ravel=lambda s: sh.reshape(s, -1), expand=sh.expand, expand_as=sh.expand_as,
+    broadcast_to=sh.broadcast_to, narrow=sh.narrow, select=sh.select, chunk=sh.chunk, split=sh.split,
+    tensor_split=sh.tensor_split, unbind=sh.unbind, movedim=sh.movedim, moveaxis=sh.movedim,
+    diagonal=sh.diagonal, as_strided=sh.as_strided, unfold=sh.unfold,
+    contiguous=sh.contiguous, clone=sh.clone, flip=sh.flip, fliplr=sh.fliplr, flipud=sh.flipud,
+    roll=sh.roll, repeat=sh.repeat, tile=sh.tile, repeat_interleave=sh.repeat_interleave,
+    tril=sh.tril, triu=sh.triu,
+    # indexing
+    gather=ix.gather, scatter=ix.scatter, scatter_=ix.scatter_, scatter_add=ix.scatter_add,
+    scatter_add_=ix.scatter_add_, index_select=ix.index_select, index_add=ix.index_add,
+    index_add_=ix.index_add_, index_fill=ix.index_fill, index_put_=ix.index_put_,
+    masked_fill=ix.masked_fill, masked_fill_=ix.masked_fill_, masked_select=ix.masked_select,
+    take_along_dim=ix.take_along_dim, nonzero=ix.nonzero,
+    # dtype / device / copies / fills
+    to=cv.to, cpu=cv.cpu, cuda=cv.cuda, wgpu=cv.cuda, copy_=cv.copy_, fill_=cv.fill_, zero_=cv.zero_,
+    uniform_=cv.uniform_, normal_=cv.normal_, random_=cv.random_, bernoulli_=cv.bernoulli_,
+    bernoulli=cv.bernoulli, exponential_=cv.exponential_, multinomial=cv.multinomial,
+    float=lambda s: sh.cast(s, dtypes.float32), double=lambda s: sh.cast(s, dtypes.float64),
+    half=lambda s: sh.cast(s, dtypes.float16), long=lambda s: sh.cast(s, dtypes.int64),
+    int=lambda s: sh.cast(s, dtypes.int32), short=lambda s: sh.cast(s, dtypes.int16),
+    char=lambda s: sh.cast(s, dtypes.int8), byte=lambda s: sh.cast(s, dtypes.uint8),
+    bool=lambda s: sh.cast(s, dtypes.bool_),
+    new_empty=cr.new_empty, new_zeros=cr.new_zeros, new_ones=cr.new_ones, new_full=cr.new_full,
+    new_tensor=cr.new_tensor,
+)
+
+for _name, _fn in M.items():
+    setattr(Tensor, _name, _fn)

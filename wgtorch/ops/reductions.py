@@ -1,0 +1,509 @@
+"""Reductions over dims, arg-reductions, scans, softmax, sorting."""
+from collections import namedtuple
+
+from .. import dtypes
+from ..autograd import grad_mode
+from .core import Node, Tensor, _make, attach, normalize_dims, wrap_dim
+from .shape import flip, movedim
+
+
+def _rt(name, fields):
+    """A named tuple printed as torch.return_types.NAME(values=..., indices=...)."""
+    cls = namedtuple(name, fields)
+    cls.__repr__ = lambda self: f"torch.return_types.{name}(\n" + ",\n".join(
+        f"{f}={v!r}" for f, v in zip(fields, self)) + ")"
+    return cls
+
+
+return_types = {n: _rt(n, ["values", "indices"]) for n in
+                ("max", "min", "sort", "topk", "kthvalue", "median", "mode", "cummax", "cummin")}
+
+
+def _unsqueeze_dims(g, dims, keepdim):
+    if not keepdim:
+        for d in dims:
+            g = g.unsqueeze(d)
+    return g
+
+
+class SumBackward(Node):
+    def __init__(self, shape, dims, keepdim):
+        super().__init__()
+        self.shape, self.dims, self.keepdim = shape, dims, keepdim
+
+    def backward(self, g):
+        return _unsqueeze_dims(g, self.dims, self.keepdim).expand(self.shape)
+
+
+class SumBackward0(SumBackward):
+    pass
+
+
+class SumBackward1(SumBackward):
+    pass
+
+
+class MeanBackward(SumBackward):
+    def backward(self, g):
+        n = 1
+        for d in self.dims:
+            n *= self.shape[d]
+        return _unsqueeze_dims(g, self.dims, self.keepdim).expand(self.shape) / n
+
+
+class MeanBackward0(MeanBackward):
+    pass
+
+
+class MeanBackward1(MeanBackward):
+    pass
+
+
+def _reduce(op, x, dim, keepdim, dt, node_pair):
+    dims = normalize_dims(dim, x.ndim)
+    if op in ("amax", "amin") and x.numel() == 0:
+        raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
+                           f"reduction dim with the 'dim' argument.")
+    r = _make(x._be.reduce(op, x._data, dims, keepdim, dt), dt, x._be)
+    if node_pair and grad_mode.enabled and x._rg:
+        cls = node_pair[0] if dim is None else node_pair[1]
+        attach(cls(x.shape, dims, keepdim), (x,), (r,))
+    return r
+
+
+def sum(x, dim=None, keepdim=False, *, dtype=None):
+    dt = dtypes.to_dtype(dtype) if dtype is not None else \
+        (x._dtype if x._dtype.is_floating_point else dtypes.int64)
+    return _reduce("sum", x, dim, keepdim, dt, (SumBackward0, SumBackward1))
+
+
+def nansum(x, dim=None, keepdim=False, *, dtype=None):
+    from .elementwise import where
+    return sum(where(x.isnan(), 0.0, x), dim, keepdim, dtype=dtype)
+
+
+def mean(x, dim=None, keepdim=False, *, dtype=None):
+    dt = dtypes.to_dtype(dtype) if dtype is not None else x._dtype
+    if not dt.is_floating_point:
+        raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a floating point "
+                           f"or complex dtype. Got: {_tname(dt)}")
+    return _reduce("mean", x if x._dtype is dt else x.to(dt), dim, keepdim, dt, (MeanBackward0, MeanBackward1))
+
+
+def nanmean(x, dim=None, keepdim=False):
+    keep = ~x.isnan()
+    return nansum(x, dim, keepdim) / keep.sum(dim, keepdim)
+
+
+def _tname(dt):
+    from .elementwise import _TNAME
+    return _TNAME[dt]
+
+
+class ProdBackward(Node):
+    def __init__(self, x, dim, keepdim):
+        super().__init__()
+        self.save(x)
+        self.dim, self.keepdim = dim, keepdim
+
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        if self.dim is None:
+            return (g * _prod_others(x.reshape(-1), 0).reshape(x.shape))
+        d = self.dim
+        g = g if self.keepdim else g.unsqueeze(d)
+        return g * _prod_others(x, d)
+
+
+class ProdBackward0(ProdBackward):
+    pass
+
+
+class ProdBackward1(ProdBackward):
+    pass
+
+
+def _prod_others(x, d):
+    """For each element, the product of the others along dim d (zeros allowed)."""
+    from .shape import cat, narrow
+    n = x.shape[d]
+    if n == 0:
+        return x
+    ones = x.new_ones(x.shape[:d] + (1,) + x.shape[d + 1:])
+    left = cat([ones, narrow(x, d, 0, n - 1).cumprod(d)], d)
+    right = flip(cat([ones, narrow(flip(x, d), d, 0, n - 1).cumprod(d)], d), d)
+    return left * right
+
+
+def prod(x, dim=None, keepdim=False, *, dtype=None):
+    dt = dtypes.to_dtype(dtype) if dtype is not None else \
+        (x._dtype if x._dtype.is_floating_point else dtypes.int64)
+    r = _reduce("prod", x, dim, keepdim, dt, None)
+    if grad_mode.enabled and x._rg:
+        d = None if dim is None else wrap_dim(dim, x.ndim)
+        attach((ProdBackward0 if d is None else ProdBackward1)(x, d, keepdim), (x,), (r,))
+    return r
+
+
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    if not isinstance(dim, (int, tuple, list)) and dim is not None and isinstance(dim, bool):
+        unbiased, dim = dim, None
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    if not x._dtype.is_floating_point:
+        raise RuntimeError(f"std and var only support floating point and complex dtypes")
+    dims = normalize_dims(dim, x.ndim)
+    n = 1
+    for d in dims:
+        n *= x.shape[d]
+    m = x.mean(dims, keepdim=True)
+    s = ((x - m) ** 2).sum(dims, keepdim=keepdim)
+    return s / max(n - correction, 0)
+
+
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return var(x, dim, unbiased, keepdim, correction=correction).sqrt()
+
+
+def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return var(x, dim, unbiased, keepdim, correction=correction), x.mean(normalize_dims(dim, x.ndim), keepdim)
+
+
+def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return std(x, dim, unbiased, keepdim, correction=correction), x.mean(normalize_dims(dim, x.ndim), keepdim)
+
+
+class AmaxBackward0(Node):
+    """Gradient of max/min over dims: shared equally among the tied maxima."""
+
+    def __init__(self, x, out, dims, keepdim):
+        super().__init__()
+        self.save(x, out)
+        self.dims, self.keepdim = dims, keepdim
+
+    def backward(self, g):
+        x, out = self.saved_tensors
+        out = _unsqueeze_dims(out, self.dims, self.keepdim)
+        g = _unsqueeze_dims(g, self.dims, self.keepdim)
+        mask = (x == out).to(g.dtype)
+        return g * mask / mask.sum(self.dims, keepdim=True)
+
+
+class AminBackward0(AmaxBackward0):
+    pass
+
+
+class MaxBackward1(AmaxBackward0):
+    pass
+
+
+class MinBackward1(AmaxBackward0):
+    pass
+
+
+def _amaxmin(op, x, dim, keepdim, node):
+    dims = normalize_dims(dim, x.ndim)
+    for d in dims:
+        if x.ndim and x.shape[d] == 0:
+            raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
+    r = _reduce(op, x, dim, keepdim, x._dtype, None)
+    if grad_mode.enabled and x._rg:
+        attach(node(x, r, dims, keepdim), (x,), (r,))
+    return r
+
+
+def amax(x, dim=(), keepdim=False):
+    return _amaxmin("amax", x, None if dim == () else dim, keepdim, AmaxBackward0)
+
+
+def amin(x, dim=(), keepdim=False):
+    return _amaxmin("amin", x, None if dim == () else dim, keepdim, AminBackward0)
+
+
+class MaxBackward0(Node):
+    """Gradient of max/min with dim: to the index that was chosen."""
+
+    def __init__(self, shape, dim, idx, keepdim):
+        super().__init__()
+        self.shape, self.dim, self.keepdim = shape, dim, keepdim
+        self.save(idx)
+
+    def backward(self, g, g_idx=None):
+        (idx,) = self.saved_tensors
+        if not self.keepdim and len(self.shape):
+            g, idx = g.unsqueeze(self.dim), idx.unsqueeze(self.dim)
+        from .indexing import scatter_add
+        return scatter_add(g.new_zeros(self.shape), self.dim, idx, g) if len(self.shape) else g
+
+
+class MinBackward0(MaxBackward0):
+    pass
+
+
+MaxBackward0.n_out = MinBackward0.n_out = 2
+
+
+def _max_min(name, x, dim, keepdim, other):
+    if isinstance(dim, Tensor):
+        other, dim = dim, None
+    if other is not None:
+        from .elementwise import maximum, minimum
+        return (maximum if name == "max" else minimum)(x, other)
+    if dim is None:
+        if x.numel() == 0:
+            raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+                               "Specify the reduction dim with the 'dim' argument.")
+        return _amaxmin("amax" if name == "max" else "amin", x, None, False,
+                        MaxBackward1 if name == "max" else MinBackward1)
+    d = wrap_dim(dim, x.ndim)
+    if x.ndim and x.shape[d] == 0:
+        raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
+    op = "argmax" if name == "max" else "argmin"
+    idx = _make(x._be.argreduce(op, x._data, d if x.ndim else None, keepdim), dtypes.int64, x._be)
+    if x.ndim == 0:
+        idx = _make(x._be.full((), 0, dtypes.int64), dtypes.int64, x._be)
+    vals = _make(x._be.reduce("amax" if name == "max" else "amin", x._data, (d,) if x.ndim else (), keepdim,
+                              x._dtype), x._dtype, x._be)
+    if grad_mode.enabled and x._rg:
+        attach((MaxBackward0 if name == "max" else MinBackward0)(x.shape, d, idx, keepdim), (x,), (vals, None))
+    return return_types[name](vals, idx)
+
+
+def max(x, dim=None, keepdim=False, *, other=None):
+    return _max_min("max", x, dim, keepdim, other)
+
+
+def min(x, dim=None, keepdim=False, *, other=None):
+    return _max_min("min", x, dim, keepdim, other)
+
+
+def _argreduce(op, x, dim, keepdim):
+    if x.numel() == 0:
+        raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
+    if x._dtype is dtypes.bool_:
+        raise RuntimeError(f'"{op}_cpu" not implemented for \'Bool\'')
+    d = None if dim is None else wrap_dim(dim, x.ndim)
+    if d is not None and x.ndim == 0:
+        d = None
+    return _make(x._be.argreduce(op, x._data, d, keepdim), dtypes.int64, x._be)
+
+
+def argmax(x, dim=None, keepdim=False):
+    return _argreduce("argmax", x, dim, keepdim)
+
+
+def argmin(x, dim=None, keepdim=False):
+    return _argreduce("argmin", x, dim, keepdim)
+
+
+def all(x, dim=None, keepdim=False):
+    return _reduce("all", x, dim, keepdim, dtypes.bool_ if x._dtype is not dtypes.uint8 else dtypes.uint8, None)
+
+
+def any(x, dim=None, keepdim=False):
+    return _reduce("any", x, dim, keepdim, dtypes.bool_ if x._dtype is not dtypes.uint8 else dtypes.uint8, None)
+
+
+def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
+    if dtype is not None:
+        x = x.to(dtype)
+    if not x._dtype.is_floating_point:
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
+                           f"{_tname(x._dtype)}")
+    if p == "fro" or p == 2:
+        return (x * x).sum(dim, keepdim=keepdim).sqrt()
+    if p == "nuc":
+        raise NotImplementedError("nuclear norm is not supported")
+    a = x.abs()
+    if p == float("inf"):
+        return a.amax(() if dim is None else dim, keepdim=keepdim)
+    if p == float("-inf"):
+        return a.amin(() if dim is None else dim, keepdim=keepdim)
+    if p == 0:
+        return (x != 0).to(x._dtype).sum(dim, keepdim=keepdim)
+    if p == 1:
+        return a.sum(dim, keepdim=keepdim)
+    return (a ** p).sum(dim, keepdim=keepdim) ** (1.0 / p)
+
+
+def logsumexp(x, dim, keepdim=False):
+    from .elementwise import where
+    if not x._dtype.is_floating_point:
+        x = x.to(dtypes.get_default_dtype())
+    dims = normalize_dims(dim, x.ndim)
+    m = x.detach().amax(dims, keepdim=True) if x.numel() else x.new_zeros(())
+    m = where(m.isinf(), 0.0, m)
+    r = (x - m).exp().sum(dims, keepdim=True).log() + m
+    return r if keepdim else r.squeeze(dims) if dims else r
+
+
+class CumsumBackward0(Node):
+    def __init__(self, dim):
+        super().__init__()
+        self.dim = dim
+
+    def backward(self, g):
+        return flip(flip(g, self.dim).cumsum(self.dim), self.dim)
+
+
+class CumprodBackward0(Node):
+    def __init__(self, x, out, dim):
+        super().__init__()
+        self.save(x, out)
+        self.dim = dim
+
+    def backward(self, g):
+        # sum_{j >= i} g_j * out_j / x_i (inputs containing zeros are not handled exactly)
+        x, out = self.saved_tensors
+        d = self.dim
+        return flip(flip(g * out, d).cumsum(d), d) / x
+
+
+def _scan(op, x, dim, dtype):
+    d = wrap_dim(dim, x.ndim)
+    dt = dtypes.to_dtype(dtype) if dtype is not None else \
+        (x._dtype if x._dtype.is_floating_point else dtypes.int64)
+    r = _make(x._be.scan(op, x._data, d if x.ndim else None, dt).reshape(x.shape) if x.ndim == 0 else
+              x._be.scan(op, x._data, d, dt), dt, x._be)
+    if grad_mode.enabled and x._rg:
+        attach(CumsumBackward0(d) if op == "cumsum" else CumprodBackward0(x, r, d), (x,), (r,))
+    return r
+
+
+def cumsum(x, dim, *, dtype=None):
+    return _scan("cumsum", x, dim, dtype)
+
+
+def cumprod(x, dim, *, dtype=None):
+    return _scan("cumprod", x, dim, dtype)
+
+
+class SoftmaxBackward0(Node):
+    def __init__(self, out, dim):
+        super().__init__()
+        self.save(out)
+        self.dim = dim
+
+    def backward(self, g):
+        (y,) = self.saved_tensors
+        return y * (g - (g * y).sum(self.dim, keepdim=True))
+
+
+class LogSoftmaxBackward0(Node):
+    def __init__(self, out, dim):
+        super().__init__()
+        self.save(out)
+        self.dim = dim
+
+    def backward(self, g):
+        (y,) = self.saved_tensors
+        return g - y.exp() * g.sum(self.dim, keepdim=True)
+
+
+def _softmax(op, node, x, dim, dtype):
+    if dtype is not None:
+        x = x.to(dtype)
+    if not x._dtype.is_floating_point:
+        raise RuntimeError(f'"{op}_lastdim_kernel_impl" not implemented for \'{_tname(x._dtype)}\'')
+    if dim is None:
+        dim = 0 if x.ndim in (0, 1, 3) else 1  # PyTorch's legacy implicit dim
+    d = wrap_dim(dim, x.ndim)
+    r = _make(getattr(x._be, op)(x._data, d if x.ndim else None), x._dtype, x._be)
+    if grad_mode.enabled and x._rg:
+        attach(node(r, d), (x,), (r,))
+    return r
+
+
+def softmax(x, dim=None, dtype=None):
+    return _softmax("softmax", SoftmaxBackward0, x, dim, dtype)
+
+
+def log_softmax(x, dim=None, dtype=None):
+    return _softmax("log_softmax", LogSoftmaxBackward0, x, dim, dtype)
+
+
+# ---- sorting (host fallbacks on devices without sort kernels) ---------------------------
+class SortBackward0(Node):
+    n_out = 2
+
+    def __init__(self, shape, dim, idx):
+        super().__init__()
+        self.shape, self.dim = shape, dim
+        self.save(idx)
+
+    def backward(self, g, g_idx=None):
+        (idx,) = self.saved_tensors
+        from .indexing import scatter_add
+        return scatter_add(g.new_zeros(self.shape), self.dim, idx, g)
+
+
+class TopkBackward0(SortBackward0):
+    pass
+
+
+def sort(x, dim=-1, descending=False, stable=False):
+    if x.ndim == 0:
+        return return_types["sort"](x.clone(), x.new_zeros((), dtype=dtypes.int64))
+    d = wrap_dim(dim, x.ndim)
+    v, i = x._be.sort(x._data, d, descending)
+    vals, idx = _make(v, x._dtype, x._be), _make(i, dtypes.int64, x._be)
+    if grad_mode.enabled and x._rg:
+        attach(SortBackward0(x.shape, d, idx), (x,), (vals, None))
+    return return_types["sort"](vals, idx)
+
+
+def argsort(x, dim=-1, descending=False, stable=False):
+    return sort(x, dim, descending, stable).indices
+
+
+def msort(x):
+    return sort(x, 0).values
+
+
+def topk(x, k, dim=-1, largest=True, sorted=True):
+    d = wrap_dim(dim, x.ndim) if x.ndim else 0
+    size = x.shape[d] if x.ndim else 1
+    if not 0 <= k <= size:
+        raise RuntimeError("selected index k out of range")
+    if x.ndim == 0:
+        return return_types["topk"](x.clone(), x.new_zeros((), dtype=dtypes.int64))
+    v, i = x._be.sort(x._data, d, largest)
+    key = (slice(None),) * d + (slice(0, k),)
+    v, i = x._be.contiguous(x._be.view_index(v, key)), x._be.contiguous(x._be.view_index(i, key))
+    vals, idx = _make(v, x._dtype, x._be), _make(i, dtypes.int64, x._be)
+    if grad_mode.enabled and x._rg:
+        attach(TopkBackward0(x.shape, d, idx), (x,), (vals, None))
+    return return_types["topk"](vals, idx)
+
+
+def kthvalue(x, k, dim=-1, keepdim=False):
+    d = wrap_dim(dim, x.ndim)
+    s = sort(x, d)
+    v, i = s.values.narrow(d, k - 1, 1), s.indices.narrow(d, k - 1, 1)
+    if not keepdim:
+        v, i = v.squeeze(d), i.squeeze(d)
+    return return_types["kthvalue"](v, i)
+
+
+def median(x, dim=None, keepdim=False):
+    if dim is None:
+        flat = x.reshape(-1)
+        return sort(flat).values[(flat.numel() - 1) // 2]
+    d = wrap_dim(dim, x.ndim)
+    r = kthvalue(x, (x.shape[d] - 1) // 2 + 1, d, keepdim)
+    return return_types["median"](r.values, r.indices)
+
+
+def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    if dim is not None:
+        raise NotImplementedError("unique(dim=...) is not supported yet")
+    parts = x._be.unique(x._data, sorted, return_inverse, return_counts)
+    vals = _make(parts[0], x._dtype, x._be)
+    out = [vals]
+    k = 1
+    if return_inverse:
+        out.append(_make(parts[k], dtypes.int64, x._be).reshape(x.shape))
+        k += 1
+    if return_counts:
+        out.append(_make(parts[k], dtypes.int64, x._be))
+    return out[0] if len(out) == 1 else tuple(out)
