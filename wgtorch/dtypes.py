@@ -58,7 +58,9 @@ def to_dtype(d):
     if isinstance(d, dtype):
         return d
     if d in _ALIASES:
-        return float32 if d is float else _ALIASES[d]
+        return float64 if d is float else _ALIASES[d]
+    if isinstance(d, str):
+        raise TypeError(f"dtype must be a wgtorch dtype, not the string {d!r}")
     try:
         return FROM_NP[np.dtype(d)]
     except (TypeError, KeyError):

@@ -53,20 +53,14 @@ class _Formatter:
                 absv = np.abs(vals)
                 lo, hi = absv.min(), absv.max()
                 self.int_mode = bool(np.all(vals == np.ceil(vals)))
-                if self.int_mode:
-                    if hi / lo > 1000.0 or hi > 1.0e8:
-                        self.sci_mode = True
-                        self.max_width = max(len(f"{v:.{p}e}") for v in vals.tolist())
-                    else:
-                        self.max_width = max(len(f"{v:.0f}") + 1 for v in vals.tolist())
+                self.sci_mode = (hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4) \
+                    if PRINT_OPTS.sci_mode is None else PRINT_OPTS.sci_mode
+                if self.sci_mode:
+                    self.max_width = max(len(f"{v:.{p}e}") for v in vals.tolist())
+                elif self.int_mode:
+                    self.max_width = max(len(f"{v:.0f}") + 1 for v in vals.tolist())
                 else:
-                    if hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4:
-                        self.sci_mode = True
-                        self.max_width = max(len(f"{v:.{p}e}") for v in vals.tolist())
-                    else:
-                        self.max_width = max(len(f"{v:.{p}f}") for v in vals.tolist())
-        if PRINT_OPTS.sci_mode is not None:
-            self.sci_mode = PRINT_OPTS.sci_mode
+                    self.max_width = max(len(f"{v:.{p}f}") for v in vals.tolist())
 
     def format(self, v):
         p = PRINT_OPTS.precision

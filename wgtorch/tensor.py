@@ -320,8 +320,10 @@ def _make(data, dt, be):
 def wrap_dim(dim, n):
     """A dim in [-n, n) as a non-negative index (0-d tensors accept -1 and 0)."""
     m = n if n else 1
-    if not -m <= dim < m:
-        if not isinstance(dim, int):
+    if dim.__class__ is not int:
+        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
             raise TypeError(f"dim must be an int, not {type(dim).__name__}")
+        dim = int(dim)
+    if not -m <= dim < m:
         raise IndexError(f"Dimension out of range (expected to be in range of [{-m}, {m - 1}], but got {dim})")
     return dim + m if dim < 0 else dim

@@ -74,6 +74,11 @@ class set_grad_enabled(_Mode):
     def __enter__(self):
         pass
 
+    def __call__(self, fn):
+        global enabled
+        enabled = self._prev[0]  # as a decorator it must not change the mode now
+        return super().__call__(fn)
+
     def _set(self):
         pass
 

@@ -70,7 +70,9 @@ def view_expand(h, shape):
 
 def view_index(h, key):
     """Basic indexing: a tuple of ints, slices, None and Ellipsis."""
-    return h[key]
+    r = h[key]
+    # all-int keys give NumPy scalars (copies); a trailing ... gives a 0-d view
+    return r if r.__class__ is ndarray else h[key + (Ellipsis,)]
 
 
 def view_strided(h, shape, strides, offset):
@@ -82,6 +84,12 @@ def view_strided(h, shape, strides, offset):
 
 
 def strides(h):
+    if h.size == 0:  # PyTorch reports contiguous strides for empty tensors
+        st, acc = [], 1
+        for s in reversed(h.shape):
+            st.append(acc)
+            acc *= max(s, 1)
+        return tuple(reversed(st))
     it = h.itemsize
     return tuple(s // it for s in h.strides)
 
@@ -115,10 +123,8 @@ def clone(h):
 
 
 def cast(h, dt):
-    if dt.is_floating_point or h.dtype.kind != "f":
-        return h.astype(dt.np)
-    # float -> int truncates toward zero (NumPy does too, but NaN/inf are UB: keep quiet)
-    with np.errstate(invalid="ignore"):
+    # float -> int truncates toward zero; out-of-range values are undefined, as in PyTorch
+    with np.errstate(invalid="ignore", over="ignore"):
         return h.astype(dt.np)
 
 
@@ -152,7 +158,12 @@ def _relu(x):
 
 
 def _sign(x):
-    return np.sign(x) if x.dtype != np.bool_ else x.copy()
+    if x.dtype == np.bool_:
+        return x.copy()
+    r = np.sign(x)
+    if x.dtype.kind == "f":
+        r[np.isnan(r)] = 0  # PyTorch: sign(nan) == 0
+    return r
 
 
 def _rsqrt(x):
@@ -189,65 +200,80 @@ def unary_pred(op, x):
     return _arr(UNARY[op](x))
 
 
-def _floor_divide(x, y):
-    check_int_divisor(x, y)
-    return np.floor_divide(x, y)
-
-
-def _remainder(x, y):
-    check_int_divisor(x, y)
-    return np.remainder(x, y)
-
-
-def _true_divide(x, y):
-    return np.true_divide(x, y)
-
-
-def _pow(x, y):
+def _check_pow(x, y):
     if x.dtype.kind in "iu" and np.any(np.asarray(y) < 0):
         raise RuntimeError("Integers to negative integer powers are not allowed.")
-    return np.power(x, y)
 
 
-def _maximum(x, y):
-    return np.maximum(x, y)  # NaN-propagating, as PyTorch
-
-
-def _minimum(x, y):
-    return np.minimum(x, y)
+def _trunc_divide(x, y):
+    if x.dtype.kind == "f":
+        return np.trunc(np.true_divide(x, y))
+    q = np.floor_divide(x, y)
+    return q + ((q * y != x) & ((x < 0) != (np.asarray(y) < 0)))  # round toward zero
 
 
 BINARY = {
-    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": _true_divide,
-    "floor_divide": _floor_divide, "remainder": _remainder, "pow": _pow,
-    "maximum": _maximum, "minimum": _minimum, "atan2": np.arctan2,
+    "trunc_divide": _trunc_divide,
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
+    "floor_divide": np.floor_divide, "remainder": np.remainder, "pow": np.power,
+    "maximum": np.maximum, "minimum": np.minimum, "atan2": np.arctan2,  # maximum/minimum keep NaN
     "fmod": np.fmod, "bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or,
     "bitwise_xor": np.bitwise_xor, "logical_and": np.logical_and,
     "logical_or": np.logical_or, "logical_xor": np.logical_xor,
     "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
     "gt": np.greater, "ge": np.greater_equal,
 }
+# ops that can divide by zero or leave the domain: checked, and NumPy's warnings silenced
+_CHECKS = {"floor_divide": check_int_divisor, "trunc_divide": check_int_divisor, "remainder": check_int_divisor, "fmod": check_int_divisor,
+           "pow": _check_pow}
+_NOISY = {"div", "trunc_divide", "floor_divide", "remainder", "pow", "atan2", "fmod"}
+
+
+def _wrap_scalar(y, npdt):
+    """A Python int out of the integer dtype's range wraps around, as in PyTorch."""
+    return np.asarray(y, dtype=np.int64).astype(npdt)
 
 
 def binary(op, x, y, dt):
     """op(x, y) with both operands first cast to the computation dtype dt.
     y may be a Python scalar (NumPy treats it as weakly typed, as PyTorch)."""
     npdt = dt.np
-    if x.dtype != npdt:
+    if x.dtype is not npdt:
         x = x.astype(npdt)
-    if y.__class__ is ndarray and y.dtype != npdt:
-        y = y.astype(npdt)
-    with np.errstate(all="ignore"):
-        return _arr(BINARY[op](x, y))
+    if y.__class__ is ndarray:
+        if y.dtype is not npdt:
+            y = y.astype(npdt)
+    elif y.__class__ is int and npdt.kind in "iu" and not _INT_RANGE[npdt.char][0] <= y <= _INT_RANGE[npdt.char][1]:
+        y = _wrap_scalar(y, npdt)
+    f = BINARY[op]
+    if op in _NOISY:
+        chk = _CHECKS.get(op)
+        if chk is not None:
+            chk(x, y)
+        with np.errstate(all="ignore"):
+            r = f(x, y)
+    else:
+        r = f(x, y)
+    return r if r.__class__ is ndarray else np.asarray(r)
+
+
+_INT_RANGE = {np.dtype(t).char: (np.iinfo(t).min, np.iinfo(t).max)
+              for t in (np.uint8, np.int8, np.int16, np.int32, np.int64)}
 
 
 def binary_(op, x, y):
     """x = op(x, y) in place (the Tensor layer checked the result dtype fits x)."""
-    if y.__class__ is ndarray and y.dtype != x.dtype:
-        y = y.astype(x.dtype)
+    if y.__class__ is ndarray:
+        if y.dtype is not x.dtype:
+            y = y.astype(x.dtype)
+    elif y.__class__ is int and x.dtype.kind in "iu":
+        lo, hi = _INT_RANGE[x.dtype.char]
+        if not lo <= y <= hi:
+            y = _wrap_scalar(y, x.dtype)
+    chk = _CHECKS.get(op)
+    if chk is not None:
+        chk(x, y)
     with np.errstate(all="ignore"):
-        if op == "div" and x.dtype.kind != "f":
-            raise RuntimeError(f"result type Float can't be cast to the desired output type {x.dtype}")
         BINARY[op](x, y, out=x, casting="unsafe")
 
 
@@ -278,6 +304,15 @@ def _reducer(f):
     return run
 
 
+def _mean(x, axis, keepdims, dtype):
+    n = 1
+    for a in axis:
+        n *= x.shape[a]
+    acc = np.float32 if dtype == np.float16 else dtype  # half accumulates in float32
+    s = np.sum(x, axis=axis, keepdims=keepdims, dtype=acc)
+    return (s / n if n else s * np.nan).astype(dtype, copy=False)
+
+
 def _amax(x, axis, keepdims, dtype):
     return np.max(x, axis=axis, keepdims=keepdims).astype(dtype, copy=False)
 
@@ -294,7 +329,7 @@ def _any(x, axis, keepdims, dtype):
     return np.any(x, axis=axis, keepdims=keepdims).astype(dtype, copy=False)
 
 
-REDUCE = {"sum": _reducer(np.sum), "prod": _reducer(np.prod), "mean": _reducer(np.mean),
+REDUCE = {"sum": _reducer(np.sum), "prod": _reducer(np.prod), "mean": _reducer(_mean),
           "amax": _reducer(_amax), "amin": _reducer(_amin), "all": _reducer(_all), "any": _reducer(_any)}
 
 

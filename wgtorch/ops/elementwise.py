@@ -270,7 +270,7 @@ def binary(op, a, b):
     if op in _CMP or op in _LOGICAL:
         if op in _LOGICAL:
             dt = dtypes.bool_
-        return _make(a._be.binary(op, a._data, bd, dt), dtypes.bool_, a._be)
+        return _make(_call(a, op, bd, dt, b), dtypes.bool_, a._be)
     if op == "div" and not dt.is_floating_point:
         dt = dtypes.get_default_dtype()
     elif op in _BITWISE and dt.is_floating_point:
@@ -280,7 +280,17 @@ def binary(op, a, b):
             raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use "
                                "the `^` or `logical_xor()` operator instead.")
         dt = dtypes.int64 if op == "pow" else dt
-    return _make(a._be.binary(op, a._data, bd, dt), dt, a._be)
+    return _make(_call(a, op, bd, dt, b), dt, a._be)
+
+
+def _call(a, op, bd, dt, b):
+    try:
+        return a._be.binary(op, a._data, bd, dt)
+    except ValueError:
+        if isinstance(b, Tensor):
+            from .core import broadcast_shapes
+            broadcast_shapes(a.shape, b.shape)  # raises PyTorch's message
+        raise
 
 
 def add(a, b, *, alpha=1, out=None):
@@ -338,9 +348,7 @@ def div(a, b, *, rounding_mode=None, out=None):
         if rounding_mode == "floor":
             return _out(floor_divide(a, b), out)
         if rounding_mode == "trunc":
-            q = binary("div", a, b).trunc()
-            dt = result_dtype(a, b)
-            return _out(q if dt.is_floating_point else q.to(dt), out)
+            return _out(binary("trunc_divide", a, b), out)
         raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
                          f"'{rounding_mode}'")
     r = binary("div", a, b)
@@ -442,7 +450,7 @@ def bitwise(op, a, b):
 
 def bitwise_not(x):
     if x._dtype.is_floating_point:
-        raise RuntimeError(f"\"bitwise_not_cpu\" not implemented for '{_TNAME[x._dtype]}'")
+        raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
     if x._dtype is dtypes.bool_:
         return predicate("logical_not", x)
     return _make(x._be.unary("bitwise_not", x._data, x._dtype), x._dtype, x._be)
@@ -552,6 +560,9 @@ class ClampBackward1(Node):
 def clamp(x, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        r = x if min is None else maximum(x, min)
+        return r if max is None else minimum(r, max)
     dt = x._dtype
     for v in (min, max):
         if v is not None:
@@ -570,7 +581,11 @@ def clamp_(x, min=None, max=None):
 
 
 def lerp(a, b, weight):
-    return a + weight * (b - a)
+    """PyTorch's two-sided formula (exact at both ends)."""
+    d = b - a
+    if isinstance(weight, Tensor):
+        return where(weight.abs() < 0.5, a + weight * d, b - d * (1 - weight))
+    return a + weight * d if abs(weight) < 0.5 else b - d * (1 - weight)
 
 
 def nan_to_num(x, nan=0.0, posinf=None, neginf=None):

@@ -84,14 +84,15 @@ def _from_np(a, x):
     return tensor(a, device=x.device)
 
 
-def _check_bounds(k, size, dim):
+def _check_bounds(k, size, dim, exc=IndexError, negative_ok=True):
     if k.numel() == 0:
         return
     h = k._host()
     lo, hi = int(h.min()), int(h.max())
-    if lo < -size or hi >= size:
-        bad = lo if lo < -size else hi
-        raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {size}")
+    low = -size if negative_ok else 0
+    if lo < low or hi >= size:
+        bad = lo if lo < low else hi
+        raise exc(f"index {bad} is out of bounds for dimension {dim} with size {size}")
 
 
 class IndexBackward0(Node):
@@ -122,7 +123,13 @@ def setitem(x, key, value):
     k, adv = _parse(x, key)
     if not adv:
         target = basic_index(x, k) if k else x
-        target.copy_(value)
+        if isinstance(value, Tensor):
+            target.copy_(value)
+        elif isinstance(value, (list, tuple, np.ndarray)):
+            from .creation import tensor
+            target.copy_(tensor(value, dtype=x._dtype, device=x.device))
+        else:
+            target.fill_(value)
         return
     index_put_(x, k, value)
 
@@ -199,7 +206,7 @@ def _check_index(fn, x, dim, index, src=None):
         if d != dim and index.shape[d] > x.shape[d]:
             raise RuntimeError(f"Size does not match at dimension {d} expected index {list(index.shape)} to be "
                                f"smaller than self {list(x.shape)} apart from dimension {dim}")
-    _check_bounds(index, x.shape[dim] if x.ndim else 1, dim)
+    _check_bounds(index, x.shape[dim] if x.ndim else 1, dim, RuntimeError, negative_ok=False)
 
 
 class GatherBackward0(Node):
@@ -302,10 +309,23 @@ def scatter_add_(x, dim, index, src):
 
 # ---- index_select / index_add -----------------------------------------------------------
 def _check_1d_index(fn, index):
-    if not isinstance(index, Tensor) or index._dtype not in (dtypes.int64, dtypes.int32):
-        raise IndexError(f"{fn}(): Expected dtype int32/int64 for index")
+    if not isinstance(index, Tensor):
+        raise TypeError(f"{fn}(): argument 'index' must be Tensor, not {type(index).__name__}")
+    if index._dtype not in (dtypes.int64, dtypes.int32):
+        raise RuntimeError(f"{fn}(): Expected dtype int32/int64 for index")
     if index.ndim > 1:
         raise IndexError(f"{fn}(): Index is supposed to be a vector")
+
+
+class IndexSelectBackward0(Node):
+    def __init__(self, shape, dim, index):
+        super().__init__()
+        self.shape, self.dim = shape, dim
+        self.save(index)
+
+    def backward(self, g):
+        (index,) = self.saved_tensors
+        return index_add(g.new_zeros(self.shape), self.dim, index, g)
 
 
 def index_select(x, dim, index):
@@ -313,7 +333,10 @@ def index_select(x, dim, index):
     d = wrap_dim(dim, x.ndim)
     if x.ndim == 0:
         return getitem(x.reshape(1), index.reshape(-1)).reshape(())
-    r = getitem(x, (slice(None),) * d + (index.reshape(-1),))
+    with grad_mode.no_grad():
+        r = getitem(x, (slice(None),) * d + (index.reshape(-1),))
+    if grad_mode.enabled and x._rg:
+        attach(IndexSelectBackward0(x.shape, d, index), (x,), (r,))
     return r
 
 
@@ -358,7 +381,23 @@ def masked_fill(x, mask, value):
     if tuple(shape) != tuple(x.shape):
         raise RuntimeError(f"The size of tensor a ({x.shape[-1]}) must match the size of tensor b "
                            f"({mask.shape[-1]}) at non-singleton dimension {x.ndim - 1}")
-    return where(mask, v, x)
+    with grad_mode.no_grad():
+        r = where(mask, v, x)
+    if grad_mode.enabled and (x._rg or v._rg):
+        attach(MaskedFillBackward0(mask), (x, v), (r,))
+    return r
+
+
+class MaskedFillBackward0(Node):
+    def __init__(self, mask):
+        super().__init__()
+        self.save(mask)
+
+    def backward(self, g):
+        (mask,) = self.saved_tensors
+        gx = masked_fill(g, mask, 0)
+        gv = (g * mask).sum()
+        return gx, gv
 
 
 def masked_fill_(x, mask, value):

@@ -8,6 +8,7 @@ from . import indexing as ix
 from . import linalg as la
 from . import reductions as rd
 from . import shape as sh
+from .core import inplace
 
 
 def _u(op):
@@ -30,6 +31,22 @@ def _cmp(op):
         if other is None and op in ("eq", "ne"):  # x == None is False, as in PyTorch
             return op == "ne"
         return ew.compare(op, self, other)
+    return method
+
+
+def _inplace_of(fn):
+    """fn_ for an out-of-place fn: the result is written back into self."""
+    def method(self, *args, **kwargs):
+        others = tuple(a for a in args + tuple(kwargs.values()) if isinstance(a, Tensor))
+
+        def direct():
+            r = fn(self.detach(), *args, **kwargs)
+            if r._dtype.kind > self._dtype.kind:
+                raise RuntimeError(f"result type {ew._TNAME[r._dtype]} can't be cast to the desired output "
+                                   f"type {ew._TNAME[self._dtype]}")
+            self._be.copy_(self._data, r._data)
+        return inplace(self, lambda old: fn(old, *args, **kwargs), direct, others)
+    method.__name__ = fn.__name__ + "_"
     return method
 
 
@@ -128,6 +145,15 @@ M.update(
     new_empty=cr.new_empty, new_zeros=cr.new_zeros, new_ones=cr.new_ones, new_full=cr.new_full,
     new_tensor=cr.new_tensor,
 )
+
+for _name in ("lerp", "round", "nan_to_num", "cumsum", "cumprod", "addmm", "baddbmm", "clamp_min",
+              "clamp_max", "fmod", "atan2", "logical_and", "logical_or", "logical_xor", "logical_not",
+              "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "tril", "triu", "index_fill",
+              "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "where", "square", "true_divide"):
+    if _name + "_" not in M:
+        M[_name + "_"] = _inplace_of(M[_name])
+
+M.update(__iand__=M["bitwise_and_"], __ior__=M["bitwise_or_"], __ixor__=M["bitwise_xor_"])
 
 for _name, _fn in M.items():
     setattr(Tensor, _name, _fn)

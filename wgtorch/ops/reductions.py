@@ -1,4 +1,5 @@
 """Reductions over dims, arg-reductions, scans, softmax, sorting."""
+import builtins as _b
 from collections import namedtuple
 
 from .. import dtypes
@@ -61,9 +62,6 @@ class MeanBackward1(MeanBackward):
 
 def _reduce(op, x, dim, keepdim, dt, node_pair):
     dims = normalize_dims(dim, x.ndim)
-    if op in ("amax", "amin") and x.numel() == 0:
-        raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
-                           f"reduction dim with the 'dim' argument.")
     r = _make(x._be.reduce(op, x._data, dims, keepdim, dt), dt, x._be)
     if node_pair and grad_mode.enabled and x._rg:
         cls = node_pair[0] if dim is None else node_pair[1]
@@ -146,23 +144,61 @@ def prod(x, dim=None, keepdim=False, *, dtype=None):
 
 
 def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    if not isinstance(dim, (int, tuple, list)) and dim is not None and isinstance(dim, bool):
+    if isinstance(dim, bool):  # var(x, unbiased)
         unbiased, dim = dim, None
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
     if not x._dtype.is_floating_point:
         raise RuntimeError(f"std and var only support floating point and complex dtypes")
+    return _var_std(x, dim, correction, keepdim, False)
+
+
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    if isinstance(dim, bool):  # std(x, unbiased)
+        unbiased, dim = dim, None
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    return _var_std(x, dim, correction, keepdim, True)
+
+
+class VarBackward0(Node):
+    def __init__(self, x, out, dims, keepdim, denom):
+        super().__init__()
+        self.save(x, out)
+        self.dims, self.keepdim, self.denom = dims, keepdim, denom
+
+    def backward(self, g):
+        x, out = self.saved_tensors
+        g = _unsqueeze_dims(g, self.dims, self.keepdim)
+        dev = x - x.mean(self.dims, keepdim=True)
+        if self.is_std:
+            return g * dev / (self.denom * _unsqueeze_dims(out, self.dims, self.keepdim))
+        return g * dev * (2.0 / self.denom)
+
+
+class StdBackward0(VarBackward0):
+    is_std = True
+
+
+VarBackward0.is_std = False
+
+
+def _var_std(x, dim, correction, keepdim, take_sqrt):
+    if not x._dtype.is_floating_point:
+        raise RuntimeError("std and var only support floating point and complex dtypes")
     dims = normalize_dims(dim, x.ndim)
     n = 1
     for d in dims:
         n *= x.shape[d]
-    m = x.mean(dims, keepdim=True)
-    s = ((x - m) ** 2).sum(dims, keepdim=keepdim)
-    return s / max(n - correction, 0)
-
-
-def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return var(x, dim, unbiased, keepdim, correction=correction).sqrt()
+    denom = _b.max(n - correction, 0)
+    with grad_mode.no_grad():
+        m = x.mean(dims, keepdim=True)
+        r = ((x - m) ** 2).sum(dims, keepdim=keepdim) / denom
+        if take_sqrt:
+            r = r.sqrt()
+    if grad_mode.enabled and x._rg:
+        attach((StdBackward0 if take_sqrt else VarBackward0)(x, r, dims, keepdim, denom), (x,), (r,))
+    return r
 
 
 def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -331,10 +367,26 @@ def logsumexp(x, dim, keepdim=False):
     if not x._dtype.is_floating_point:
         x = x.to(dtypes.get_default_dtype())
     dims = normalize_dims(dim, x.ndim)
-    m = x.detach().amax(dims, keepdim=True) if x.numel() else x.new_zeros(())
-    m = where(m.isinf(), 0.0, m)
-    r = (x - m).exp().sum(dims, keepdim=True).log() + m
-    return r if keepdim else r.squeeze(dims) if dims else r
+    with grad_mode.no_grad():
+        m = x.amax(dims, keepdim=True) if x.numel() else x.new_zeros(())
+        m = where(m.isinf(), 0.0, m)
+        r = (x - m).exp().sum(dims, keepdim=True).log() + m
+        if not keepdim and dims:
+            r = r.squeeze(dims)
+    if grad_mode.enabled and x._rg:
+        attach(LogsumexpBackward0(x, r, dims, keepdim), (x,), (r,))
+    return r
+
+
+class LogsumexpBackward0(Node):
+    def __init__(self, x, out, dims, keepdim):
+        super().__init__()
+        self.save(x, out)
+        self.dims, self.keepdim = dims, keepdim
+
+    def backward(self, g):
+        x, out = self.saved_tensors
+        return _unsqueeze_dims(g, self.dims, self.keepdim) * (x - _unsqueeze_dims(out, self.dims, self.keepdim)).exp()
 
 
 class CumsumBackward0(Node):

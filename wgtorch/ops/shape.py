@@ -1,4 +1,6 @@
 """Views (metadata only: the result shares storage) and shape ops built on them."""
+import numpy as np
+
 from .. import dtypes
 from ..autograd import grad_mode
 from .core import Node, Tensor, _make, attach, broadcast_shapes, sum_to, wrap_dim
@@ -58,6 +60,10 @@ def make_view(x, data, name, back, view_fn):
 def _infer_shape(shape, numel):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
+    for i, s in enumerate(shape):
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise TypeError(f"view(): argument 'size' must be tuple of ints, but found element of type "
+                            f"{type(s).__name__} at pos {i}")
     shape = [int(s) for s in shape]
     neg = [i for i, s in enumerate(shape) if s == -1]
     if len(neg) > 1:
@@ -109,6 +115,10 @@ def reshape_as(x, other):
 def permute(x, *dims):
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = tuple(dims[0])
+    for d in dims:
+        if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
+            raise TypeError(f"permute(): argument 'dims' must be tuple of ints, but found element of type "
+                            f"{type(d).__name__}")
     n = x.ndim
     if len(dims) != n:
         raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not match the "
@@ -207,6 +217,10 @@ def unflatten(x, dim, sizes):
 def expand(x, *sizes):
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
+    for i, s in enumerate(sizes):
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise TypeError(f"expand(): argument 'size' must be tuple of ints, but found element of type "
+                            f"{type(s).__name__} at pos {i}")
     n = len(sizes)
     if n < x.ndim:
         raise RuntimeError(f"expand(torch.FloatTensor{{{list(x.shape)}}}, size={list(sizes)}): the number of "
@@ -447,7 +461,7 @@ class CatBackward0(Node):
 def cat(tensors, dim=0, out=None):
     tensors = list(tensors)
     if not tensors:
-        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
     for t in tensors:
         if not isinstance(t, Tensor):
             raise TypeError(f"expected Tensor as element {tensors.index(t)} in argument 0, but got "
@@ -494,7 +508,11 @@ def stack(tensors, dim=0, out=None):
             raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(shape)} at entry 0 "
                                f"and {list(t.shape)} at entry {i}")
     d = wrap_dim(dim, len(shape) + 1)
-    return cat([unsqueeze(t, d) for t in tensors], d, out=out)
+    with grad_mode.no_grad():
+        r = cat([unsqueeze(t, d) for t in tensors], d, out=out)
+    if grad_mode.enabled and any(t._rg for t in tensors):
+        attach(_node_cls("StackBackward0")(lambda g: unbind(g, d)), tensors, (r,))
+    return r
 
 
 def hstack(tensors):
@@ -514,9 +532,13 @@ def atleast_2d(x):
     return reshape(x, 1, -1) if x.ndim < 2 else x
 
 
-def flip(x, dims):
-    dims = dims if isinstance(dims, (tuple, list)) else (dims,)
-    ds = {wrap_dim(d, x.ndim) for d in dims}
+def flip(x, *dims, **kw):
+    if "dims" in kw:
+        dims = (kw.pop("dims"),)
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    from .core import normalize_dims
+    ds = set(normalize_dims(list(dims), x.ndim)) if dims else set()
     key = tuple(slice(None, None, -1) if i in ds else slice(None) for i in range(x.ndim))
     data = x._be.view_index(x._data, key)
     r = _make(x._be.contiguous(data), x._dtype, x._be)

@@ -1,0 +1,377 @@
+"""matmul / @ with PyTorch's 1-D, 2-D and batched broadcasting rules, mm, bmm,
+dot, outer, addmm and einsum, checked against NumPy (float64) and, when
+installed, real PyTorch."""
+import re
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import wgtorch
+from conftest import assert_close, to_np
+from gradcheck import check_grad
+
+fixture_ok = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def rand(shape, seed=0, dtype=np.float32):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+# (shape a, shape b, result shape) -- NumPy's matmul follows the same rules
+MATMUL_SHAPES = [
+    ((3,), (3,), ()),
+    ((3,), (3, 4), (4,)),
+    ((2, 3), (3,), (2,)),
+    ((2, 3), (3, 4), (2, 4)),
+    ((5, 2, 3), (3, 4), (5, 2, 4)),
+    ((2, 3), (5, 3, 4), (5, 2, 4)),
+    ((3,), (5, 3, 4), (5, 4)),
+    ((5, 2, 3), (3,), (5, 2)),
+    ((5, 2, 3), (5, 3, 4), (5, 2, 4)),
+    ((2, 1, 2, 3), (5, 3, 4), (2, 5, 2, 4)),
+    ((1, 2, 3), (4, 3, 2), (4, 2, 2)),
+    ((2, 1, 4, 3), (1, 3, 3, 2), (2, 3, 4, 2)),
+    ((1, 3), (3, 1), (1, 1)),
+    ((0, 3), (3, 2), (0, 2)),
+    ((2, 0), (0, 3), (2, 3)),
+]
+
+
+def _ids(shapes):
+    return [f"{a}@{b}" for a, b, _ in shapes]
+
+
+@pytest.mark.parametrize("sa, sb, sr", MATMUL_SHAPES, ids=_ids(MATMUL_SHAPES))
+def test_matmul_shapes(device, sa, sb, sr):
+    a, b = rand(sa, 1), rand(sb, 2)
+    x, y = wgtorch.tensor(a, device=device), wgtorch.tensor(b, device=device)
+    exp = np.matmul(a.astype(np.float64), b.astype(np.float64))
+    assert exp.shape == sr
+    for out in (x @ y, wgtorch.matmul(x, y), x.matmul(y)):
+        assert tuple(out.shape) == sr
+        assert out.dtype == wgtorch.float32
+        assert_close(out, exp, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("sa, sb, sr", MATMUL_SHAPES[:12], ids=_ids(MATMUL_SHAPES[:12]))
+def test_matmul_matches_torch(device, oracle, sa, sb, sr):
+    a, b = rand(sa, 3), rand(sb, 4)
+    ours = wgtorch.tensor(a, device=device) @ wgtorch.tensor(b, device=device)
+    theirs = oracle.tensor(a) @ oracle.tensor(b)
+    assert tuple(ours.shape) == tuple(theirs.shape)
+    assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_matmul_noncontiguous_operands(device):
+    a, b = rand((4, 3), 5), rand((5, 4), 6)
+    exp = a.T.astype(np.float64) @ b.T.astype(np.float64)  # (3, 5)
+    x = wgtorch.tensor(a, device=device).t()  # transposed
+    y = wgtorch.tensor(b, device=device).t()
+    assert not x.is_contiguous() and not y.is_contiguous()
+    assert_close(x @ y, exp, rtol=1e-5, atol=1e-5)
+    # step-sliced
+    big = rand((6, 8), 7)
+    xs = wgtorch.tensor(big, device=device)[::2, 1::2]  # (3, 4)
+    ys = wgtorch.tensor(big, device=device)[1::2, ::2].t()  # (4, 3)
+    assert_close(xs @ ys, big[::2, 1::2].astype(np.float64) @ big[1::2, ::2].T, rtol=1e-5, atol=1e-5)
+    # expanded batch and expanded vector
+    m = rand((3, 4), 8)
+    xe = wgtorch.tensor(m, device=device).expand(2, 3, 4)
+    v = rand((1,), 9)
+    ve = wgtorch.tensor(v, device=device).expand(4)
+    assert_close(xe @ ve, np.broadcast_to(m, (2, 3, 4)).astype(np.float64) @ np.broadcast_to(v, (4,)),
+                 rtol=1e-5, atol=1e-5)
+    # batched transposed (permuted) operands
+    c = rand((2, 4, 3), 10)
+    xc = wgtorch.tensor(c, device=device).transpose(1, 2)  # (2, 3, 4)
+    assert_close(xc @ wgtorch.tensor(c, device=device), np.swapaxes(c, 1, 2).astype(np.float64) @ c,
+                 rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "float64"])
+def test_matmul_dtypes(device, dtype):
+    a = np.arange(6).reshape(2, 3).astype(dtype)
+    b = np.arange(12).reshape(3, 4).astype(dtype) - 5
+    out = wgtorch.tensor(a, device=device) @ wgtorch.tensor(b, device=device)
+    assert out.dtype == getattr(wgtorch, dtype)
+    assert_close(out, a.astype(np.float64) @ b, rtol=0, atol=0)
+    v = wgtorch.tensor(a[0], device=device) @ wgtorch.tensor(a[1], device=device)
+    assert v.dtype == getattr(wgtorch, dtype) and v.ndim == 0
+    assert v.item() == int(a[0] @ a[1])
+
+
+def test_matmul_int64_exact(device):
+    a = np.array([[2 ** 31, 3], [1, -2 ** 33]], dtype=np.int64)
+    out = wgtorch.tensor(a, device=device) @ wgtorch.tensor(a, device=device)
+    np.testing.assert_array_equal(to_np(out), a @ a)  # no float round-trip
+
+
+@pytest.mark.parametrize("sa, sb", [
+    ((2, 3), (4, 5)),
+    ((3,), (4,)),
+    ((2, 3), (4,)),
+    ((4,), (3, 2)),
+    ((2, 2, 3), (3, 3, 4)),
+    ((5, 2, 3), (5, 4, 2)),
+])
+def test_matmul_shape_mismatch_raises(device, sa, sb):
+    x = wgtorch.ones(*sa, device=device)
+    y = wgtorch.ones(*sb, device=device)
+    with pytest.raises(RuntimeError) as info:
+        x @ y
+    with pytest.raises(RuntimeError):
+        wgtorch.matmul(x, y)
+    # the message names the offending sizes
+    nums = [int(n) for n in re.findall(r"\d+", str(info.value))]
+    wanted = [n for n in sa + sb if n not in (1,)]
+    assert any(n in nums for n in wanted), str(info.value)
+
+
+def test_mm_mismatch_message_names_shapes(device, oracle):
+    with pytest.raises(RuntimeError) as theirs:
+        oracle.ones(2, 3) @ oracle.ones(4, 5)
+    with pytest.raises(RuntimeError) as ours:
+        wgtorch.ones(2, 3, device=device) @ wgtorch.ones(4, 5, device=device)
+    assert type(ours.value) is type(theirs.value)
+    msg = str(ours.value)
+    assert ("2x3" in msg and "4x5" in msg) or ("[2, 3]" in msg and "[4, 5]" in msg), msg
+
+
+def test_mm_mismatch_message_without_oracle(device):
+    with pytest.raises(RuntimeError) as ours:
+        wgtorch.mm(wgtorch.ones(2, 3, device=device), wgtorch.ones(4, 5, device=device))
+    msg = str(ours.value)
+    assert ("2x3" in msg and "4x5" in msg) or ("[2, 3]" in msg and "[4, 5]" in msg), msg
+
+
+def test_matmul_0d_raises(device):
+    with pytest.raises(RuntimeError):
+        wgtorch.matmul(wgtorch.tensor(2.0, device=device), wgtorch.ones(3, device=device))
+
+
+def test_matmul_dtype_mismatch_raises(device):
+    with pytest.raises(RuntimeError):
+        wgtorch.ones(2, 3, device=device) @ wgtorch.ones(3, 4, dtype=wgtorch.float64, device=device)
+
+
+@fixture_ok
+@given(batch=st.lists(st.integers(1, 3), min_size=0, max_size=2), data=st.data(),
+       n=st.integers(1, 4), k=st.integers(1, 4), m=st.integers(1, 4))
+def test_matmul_generated_broadcast(device, batch, data, n, k, m):
+    # batch dims of each operand: drawn as a suffix of `batch`, each size possibly replaced by 1
+    def side():
+        cut = data.draw(st.integers(0, len(batch)))
+        dims = batch[cut:]
+        return [1 if data.draw(st.booleans()) else d for d in dims]
+    a = rand(tuple(side()) + (n, k), 11)
+    b = rand(tuple(side()) + (k, m), 12)
+    out = wgtorch.tensor(a, device=device) @ wgtorch.tensor(b, device=device)
+    exp = a.astype(np.float64) @ b.astype(np.float64)
+    assert tuple(out.shape) == exp.shape
+    assert_close(out, exp, rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------
+# mm, bmm, dot, outer, addmm
+# ---------------------------------------------------------------------------
+
+def test_mm(device):
+    a, b = rand((3, 4), 1), rand((4, 2), 2)
+    x, y = wgtorch.tensor(a, device=device), wgtorch.tensor(b, device=device)
+    exp = a.astype(np.float64) @ b
+    assert_close(wgtorch.mm(x, y), exp, rtol=1e-5, atol=1e-5)
+    assert_close(x.mm(y), exp, rtol=1e-5, atol=1e-5)
+    assert_close(wgtorch.mm(wgtorch.tensor(b, device=device).t(), x.t()), (exp).T,
+                 rtol=1e-5, atol=1e-5)
+    with pytest.raises(RuntimeError):
+        wgtorch.mm(wgtorch.ones(3, device=device), y)  # mm needs matrices
+    with pytest.raises(RuntimeError):
+        wgtorch.mm(wgtorch.ones(2, 3, 4, device=device), y)
+
+
+def test_bmm(device):
+    a, b = rand((2, 3, 4), 1), rand((2, 4, 5), 2)
+    x, y = wgtorch.tensor(a, device=device), wgtorch.tensor(b, device=device)
+    exp = a.astype(np.float64) @ b
+    assert_close(wgtorch.bmm(x, y), exp, rtol=1e-5, atol=1e-5)
+    assert_close(x.bmm(y), exp, rtol=1e-5, atol=1e-5)
+    yt = wgtorch.tensor(np.swapaxes(b, 1, 2).copy(), device=device).transpose(1, 2)
+    assert_close(wgtorch.bmm(x, yt), exp, rtol=1e-5, atol=1e-5)
+    with pytest.raises(RuntimeError):  # no broadcasting of the batch
+        wgtorch.bmm(x, wgtorch.ones(1, 4, 5, device=device))
+    with pytest.raises(RuntimeError):
+        wgtorch.bmm(x, wgtorch.ones(2, 3, 5, device=device))
+    with pytest.raises(RuntimeError):
+        wgtorch.bmm(wgtorch.ones(3, 4, device=device), wgtorch.ones(4, 5, device=device))
+
+
+def test_dot(device):
+    a, b = rand((5,), 1), rand((5,), 2)
+    x, y = wgtorch.tensor(a, device=device), wgtorch.tensor(b, device=device)
+    out = wgtorch.dot(x, y)
+    assert out.ndim == 0 and out.dtype == wgtorch.float32
+    assert_close(out, float(a.astype(np.float64) @ b), rtol=1e-5)
+    assert_close(x.dot(y), float(a.astype(np.float64) @ b), rtol=1e-5)
+    big = rand((10,), 3)
+    assert_close(wgtorch.dot(wgtorch.tensor(big, device=device)[::2], y), float(big[::2].astype(np.float64) @ b),
+                 rtol=1e-5)
+    assert wgtorch.dot(wgtorch.tensor([1, 2, 3], device=device), wgtorch.tensor([4, 5, 6], device=device)).item() == 32
+    with pytest.raises(RuntimeError):
+        wgtorch.dot(x, wgtorch.ones(4, device=device))
+    with pytest.raises(RuntimeError):
+        wgtorch.dot(wgtorch.ones(2, 2, device=device), wgtorch.ones(2, 2, device=device))
+    with pytest.raises(RuntimeError):
+        wgtorch.dot(x, wgtorch.ones(5, dtype=wgtorch.float64, device=device))
+
+
+def test_outer(device):
+    a, b = rand((3,), 1), rand((4,), 2)
+    x, y = wgtorch.tensor(a, device=device), wgtorch.tensor(b, device=device)
+    exp = np.outer(a.astype(np.float64), b)
+    assert_close(wgtorch.outer(x, y), exp, rtol=1e-6)
+    assert_close(x.outer(y), exp, rtol=1e-6)
+    big = rand((8,), 3)
+    assert_close(wgtorch.outer(wgtorch.tensor(big, device=device)[1::2], x),
+                 np.outer(big[1::2].astype(np.float64), a), rtol=1e-6)
+    oi = wgtorch.outer(wgtorch.tensor([1, 2], device=device), wgtorch.tensor([3, 4, 5], device=device))
+    assert oi.dtype == wgtorch.int64
+    assert_close(oi, np.outer([1, 2], [3, 4, 5]), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("beta, alpha", [(1, 1), (0.5, 2.0), (0, 1), (2, 0)])
+@pytest.mark.parametrize("inp_shape", [(3, 5), (5,), (1, 5), (3, 1), ()])
+def test_addmm(device, beta, alpha, inp_shape):
+    c, a, b = rand(inp_shape, 1), rand((3, 4), 2), rand((4, 5), 3)
+    inp = wgtorch.tensor(c, device=device)
+    x, y = wgtorch.tensor(a, device=device), wgtorch.tensor(b, device=device)
+    exp = beta * c.astype(np.float64) + alpha * (a.astype(np.float64) @ b)
+    exp = np.broadcast_to(exp, (3, 5))
+    assert_close(wgtorch.addmm(inp, x, y, beta=beta, alpha=alpha), exp, rtol=1e-5, atol=1e-5)
+    assert_close(inp.addmm(x, y, beta=beta, alpha=alpha), exp, rtol=1e-5, atol=1e-5)
+    if beta == 1 and alpha == 1:
+        assert_close(wgtorch.addmm(inp, x, y), exp, rtol=1e-5, atol=1e-5)
+
+
+def test_addmm_beta_zero_ignores_nan(device):
+    inp = wgtorch.tensor([float("nan"), float("inf")], device=device)
+    x = wgtorch.ones(2, 2, device=device)
+    out = wgtorch.addmm(inp, x, x, beta=0)
+    assert_close(out, np.full((2, 2), 2.0))
+
+
+def test_addmm_noncontiguous_and_inplace(device):
+    a, b, c = rand((4, 3), 1), rand((5, 4), 2), rand((3, 5), 3)
+    x = wgtorch.tensor(a, device=device).t()
+    y = wgtorch.tensor(b, device=device).t()
+    inp = wgtorch.tensor(c, device=device)
+    exp = c.astype(np.float64) * 0.5 + 3 * (a.T.astype(np.float64) @ b.T)
+    assert_close(wgtorch.addmm(inp, x, y, beta=0.5, alpha=3), exp, rtol=1e-5, atol=1e-5)
+    v0 = inp._version
+    r = inp.addmm_(x, y, beta=0.5, alpha=3)
+    assert r is inp and inp._version > v0
+    assert_close(inp, exp, rtol=1e-5, atol=1e-5)
+
+
+def test_addmm_matches_torch(device, oracle):
+    c, a, b = rand((5,), 1), rand((3, 4), 2), rand((4, 5), 3)
+    ours = wgtorch.addmm(wgtorch.tensor(c, device=device), wgtorch.tensor(a, device=device),
+                         wgtorch.tensor(b, device=device), beta=0.3, alpha=-2)
+    theirs = oracle.addmm(oracle.tensor(c), oracle.tensor(a), oracle.tensor(b), beta=0.3, alpha=-2)
+    assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------
+# einsum
+# ---------------------------------------------------------------------------
+
+EINSUM = [
+    ("ij,jk->ik", [(3, 4), (4, 5)]),
+    ("ij,jk", [(3, 4), (4, 5)]),
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+    ("i,i->", [(4,), (4,)]),
+    ("i,j->ij", [(3,), (4,)]),
+    ("ii->i", [(4, 4)]),
+    ("ii", [(4, 4)]),
+    ("ij->ji", [(3, 4)]),
+    ("ij->", [(3, 4)]),
+    ("ij->j", [(3, 4)]),
+    ("ijk->kji", [(2, 3, 4)]),
+    ("...ij,...jk->...ik", [(2, 3, 4), (2, 4, 5)]),
+    ("...ij,jk->...ik", [(2, 2, 3, 4), (4, 5)]),
+    ("bhqd,bhkd->bhqk", [(2, 2, 3, 4), (2, 2, 5, 4)]),
+    ("ij,ij->ij", [(3, 4), (3, 4)]),
+    ("ij,kj->ik", [(3, 4), (5, 4)]),
+    ("i,ij,j->", [(3,), (3, 4), (4,)]),
+    ("ab,bc,cd->ad", [(2, 3), (3, 4), (4, 5)]),
+    (" ij , jk -> ik ", [(3, 4), (4, 5)]),
+]
+
+
+@pytest.mark.parametrize("eq, shapes", EINSUM, ids=[e[0].replace(" ", "_") for e in EINSUM])
+def test_einsum(device, eq, shapes):
+    arrs = [rand(s, i + 1) for i, s in enumerate(shapes)]
+    exp = np.einsum(eq.replace(" ", ""), *[a.astype(np.float64) for a in arrs])
+    ts = [wgtorch.tensor(a, device=device) for a in arrs]
+    out = wgtorch.einsum(eq, *ts)
+    assert tuple(out.shape) == exp.shape
+    assert_close(out, exp, rtol=1e-5, atol=1e-5)
+    out_list = wgtorch.einsum(eq, ts)  # operands as one list
+    assert_close(out_list, exp, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("eq, shapes", EINSUM[:6], ids=[e[0] for e in EINSUM[:6]])
+def test_einsum_matches_torch(device, oracle, eq, shapes):
+    arrs = [rand(s, i + 1) for i, s in enumerate(shapes)]
+    ours = wgtorch.einsum(eq, *[wgtorch.tensor(a, device=device) for a in arrs])
+    theirs = oracle.einsum(eq, *[oracle.tensor(a) for a in arrs])
+    assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_einsum_noncontiguous_and_int(device):
+    a = rand((4, 3), 1)
+    b = rand((5, 8), 2)
+    x = wgtorch.tensor(a, device=device).t()  # (3, 4)
+    y = wgtorch.tensor(b, device=device)[:, ::2].t()  # (4, 5)
+    assert_close(wgtorch.einsum("ij,jk->ik", x, y), a.T.astype(np.float64) @ b[:, ::2].T, rtol=1e-5, atol=1e-5)
+    xi = wgtorch.tensor([[1, 2], [3, 4]], device=device)
+    r = wgtorch.einsum("ij,jk->ik", xi, xi)
+    assert r.dtype == wgtorch.int64
+    assert_close(r, np.array([[7, 10], [15, 22]]), rtol=0, atol=0)
+    e = wgtorch.tensor(rand((1, 4), 3), device=device).expand(3, 4)
+    assert_close(wgtorch.einsum("ij->i", e), np.broadcast_to(rand((1, 4), 3), (3, 4)).sum(1), rtol=1e-5)
+
+
+def test_einsum_errors(device):
+    with pytest.raises(RuntimeError):
+        wgtorch.einsum("ij,jk->ik", wgtorch.ones(2, 3, device=device), wgtorch.ones(4, 5, device=device))
+    with pytest.raises(RuntimeError):
+        wgtorch.einsum("ij,jk->ik", wgtorch.ones(2, 3, device=device))
+
+
+# ---------------------------------------------------------------------------
+# gradients of the linear-algebra ops (the full table is in test_autograd.py)
+# ---------------------------------------------------------------------------
+
+LINALG_GRADS = [
+    ("matmul_2d", lambda a, b: a @ b, [(3, 4), (4, 2)]),
+    ("matmul_1d_1d", lambda a, b: a @ b, [(4,), (4,)]),
+    ("matmul_1d_2d", lambda a, b: a @ b, [(4,), (4, 3)]),
+    ("matmul_2d_1d", lambda a, b: a @ b, [(3, 4), (4,)]),
+    ("matmul_batched_broadcast", lambda a, b: a @ b, [(2, 1, 3, 4), (3, 4, 2)]),
+    ("matmul_3d_1d", lambda a, b: wgtorch.matmul(a, b), [(2, 3, 4), (4,)]),
+    ("mm_t", lambda a, b: wgtorch.mm(a.t(), b), [(4, 3), (4, 2)]),
+    ("bmm", lambda a, b: wgtorch.bmm(a, b), [(2, 3, 4), (2, 4, 2)]),
+    ("dot", lambda a, b: wgtorch.dot(a, b), [(5,), (5,)]),
+    ("outer", lambda a, b: wgtorch.outer(a, b), [(3,), (4,)]),
+    ("addmm", lambda c, a, b: wgtorch.addmm(c, a, b, beta=0.5, alpha=2.0), [(3,), (2, 4), (4, 3)]),
+    ("einsum_bij", lambda a, b: wgtorch.einsum("bij,bjk->bik", a, b), [(2, 3, 4), (2, 4, 2)]),
+    ("einsum_trace", lambda a: wgtorch.einsum("ii", a), [(3, 3)]),
+    ("einsum_3", lambda a, b, c: wgtorch.einsum("i,ij,j->", a, b, c), [(3,), (3, 4), (4,)]),
+]
+
+
+@pytest.mark.parametrize("name, fn, shapes", LINALG_GRADS, ids=[g[0] for g in LINALG_GRADS])
+def test_linalg_gradcheck(device, name, fn, shapes):
+    inputs = [np.random.default_rng(i).standard_normal(s) for i, s in enumerate(shapes)]
+    check_grad(fn, inputs, device)
