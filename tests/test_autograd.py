@@ -20,6 +20,15 @@ def leaf(data, device, dtype=None, requires_grad=True):
     return wgtorch.tensor(data, dtype=dtype or wgtorch.float32, device=device, requires_grad=requires_grad)
 
 
+def fdt(device):
+    """float64 on the cpu; float32 elsewhere (the GPU backend has no float64)."""
+    return wgtorch.float64 if str(device) == "cpu" else wgtorch.float32
+
+
+def tol(device, rtol):
+    return rtol if str(device) == "cpu" else max(rtol, 2e-4)
+
+
 def fn_name(grad_fn):
     """The node's name as PyTorch reports it: grad_fn.name(), else its class name."""
     name = getattr(grad_fn, "name", None)
@@ -352,7 +361,7 @@ def test_autograd_grad_frees_graph_by_default(device):
 
 def test_second_and_third_derivative_of_cube(device):
     a = np.array([-1.5, 0.5, 2.0])
-    x = leaf(a, device, wgtorch.float64)
+    x = leaf(a, device, fdt(device))
     y = (x ** 3).sum()
     (g,) = wgtorch.autograd.grad(y, x, create_graph=True)
     assert g.requires_grad and g.grad_fn is not None
@@ -365,48 +374,48 @@ def test_second_and_third_derivative_of_cube(device):
 
 def test_second_derivative_of_sin(device):
     a = np.linspace(-2, 2, 5)
-    x = leaf(a, device, wgtorch.float64)
+    x = leaf(a, device, fdt(device))
     (g,) = wgtorch.autograd.grad(x.sin().sum(), x, create_graph=True)
-    assert_close(g, np.cos(a), rtol=1e-10)
+    assert_close(g, np.cos(a), rtol=tol(device, 1e-10))
     (g2,) = wgtorch.autograd.grad(g.sum(), x)
-    assert_close(g2, -np.sin(a), rtol=1e-10, atol=1e-12)
+    assert_close(g2, -np.sin(a), rtol=tol(device, 1e-10), atol=tol(device, 1e-12))
 
 
 def test_second_derivative_of_sigmoid(device):
     a = np.linspace(-3, 3, 7)
-    x = leaf(a, device, wgtorch.float64)
+    x = leaf(a, device, fdt(device))
     s = 1 / (1 + np.exp(-a))
     (g,) = wgtorch.autograd.grad(wgtorch.sigmoid(x).sum(), x, create_graph=True)
-    assert_close(g, s * (1 - s), rtol=1e-10)
+    assert_close(g, s * (1 - s), rtol=tol(device, 1e-10))
     (g2,) = wgtorch.autograd.grad(g.sum(), x)
-    assert_close(g2, s * (1 - s) * (1 - 2 * s), rtol=1e-9, atol=1e-12)
+    assert_close(g2, s * (1 - s) * (1 - 2 * s), rtol=tol(device, 1e-9), atol=tol(device, 1e-12))
 
 
 def test_second_derivative_of_tanh_and_exp_products(device):
     a = np.array([0.3, -0.7])
-    x = leaf(a, device, wgtorch.float64)
+    x = leaf(a, device, fdt(device))
     f = (x.tanh() * x.exp()).sum()
     (g,) = wgtorch.autograd.grad(f, x, create_graph=True)
     t, e = np.tanh(a), np.exp(a)
     d1 = (1 - t ** 2) * e + t * e
-    assert_close(g, d1, rtol=1e-10)
+    assert_close(g, d1, rtol=tol(device, 1e-10))
     (g2,) = wgtorch.autograd.grad(g.sum(), x)
     d2 = -2 * t * (1 - t ** 2) * e + 2 * (1 - t ** 2) * e + t * e
-    assert_close(g2, d2, rtol=1e-9)
+    assert_close(g2, d2, rtol=tol(device, 1e-9))
 
 
 def test_grad_of_grad_norm(device):
     """Gradient penalty: d/dx ||d/dx sum(x^3)||^2 = d/dx sum(9 x^4) = 36 x^3."""
     a = np.array([[0.5, -1.0], [2.0, 0.25]])
-    x = leaf(a, device, wgtorch.float64)
+    x = leaf(a, device, fdt(device))
     (g,) = wgtorch.autograd.grad((x ** 3).sum(), x, create_graph=True)
     penalty = g.pow(2).sum()
     penalty.backward()
     assert_close(x.grad, 36 * a ** 3)
     # and through a norm and a matmul
-    w = leaf(np.array([[1.0, 2.0], [-1.0, 0.5]]), device, wgtorch.float64)
+    w = leaf(np.array([[1.0, 2.0], [-1.0, 0.5]]), device, fdt(device))
     xin = np.array([[0.3, -0.2], [0.1, 0.4]])
-    xt = wgtorch.tensor(xin, dtype=wgtorch.float64, device=device, requires_grad=True)
+    xt = wgtorch.tensor(xin, dtype=fdt(device), device=device, requires_grad=True)
     out = wgtorch.tanh(xt @ w).sum()
     (gx,) = wgtorch.autograd.grad(out, xt, create_graph=True)
     gx.norm().backward()
@@ -422,12 +431,12 @@ def test_grad_of_grad_norm(device):
             e = np.zeros_like(W0)
             e[i, j] = 1e-6
             num[i, j] = (gnorm(W0 + e) - gnorm(W0 - e)) / 2e-6
-    assert_close(w.grad, num, rtol=1e-5, atol=1e-8)
+    assert_close(w.grad, num, rtol=tol(device, 1e-5), atol=tol(device, 1e-8))
 
 
 def test_backward_create_graph(device):
     a = np.array([1.0, 2.0])
-    x = leaf(a, device, wgtorch.float64)
+    x = leaf(a, device, fdt(device))
     y = (x ** 3).sum()
     y.backward(create_graph=True)
     assert x.grad.requires_grad
@@ -439,15 +448,15 @@ def test_backward_create_graph(device):
 
 def test_double_backward_matches_torch(device, oracle):
     a = np.array([0.3, -1.2, 2.0])
-    x = leaf(a, device, wgtorch.float64)
+    x = leaf(a, device, fdt(device))
     (g,) = wgtorch.autograd.grad((x.sigmoid() * x.sin()).sum(), x, create_graph=True)
     (g2,) = wgtorch.autograd.grad(g.sum(), x)
     T = oracle
     tx = T.tensor(a, requires_grad=True)
     (tg,) = T.autograd.grad((tx.sigmoid() * tx.sin()).sum(), tx, create_graph=True)
     (tg2,) = T.autograd.grad(tg.sum(), tx)
-    assert_close(g, tg.detach(), rtol=1e-10)
-    assert_close(g2, tg2.detach(), rtol=1e-10)
+    assert_close(g, tg.detach(), rtol=tol(device, 1e-10))
+    assert_close(g2, tg2.detach(), rtol=tol(device, 1e-10))
 
 
 # ---------------------------------------------------------------------------
@@ -739,7 +748,7 @@ def test_broadcast_grad_shapes_generated(device, shapes):
     s1, s2 = shapes.input_shapes
     rng = np.random.default_rng(0)
     a, b = rng.uniform(0.5, 2, s1), rng.uniform(0.5, 2, s2)
-    x, y = leaf(a, device, wgtorch.float64), leaf(b, device, wgtorch.float64)
+    x, y = leaf(a, device, fdt(device)), leaf(b, device, fdt(device))
     (x * y + y).sum().backward()
     assert tuple(x.grad.shape) == s1 and tuple(y.grad.shape) == s2
     full = np.broadcast_shapes(s1, s2)
@@ -749,8 +758,8 @@ def test_broadcast_grad_shapes_generated(device, shapes):
     def unb(g, s):
         g = g.sum(axis=tuple(range(g.ndim - len(s))))
         return g.sum(axis=tuple(i for i, n in enumerate(s) if n == 1), keepdims=True)
-    assert_close(x.grad, unb(gx, s1), rtol=1e-12)
-    assert_close(y.grad, unb(gy, s2), rtol=1e-12)
+    assert_close(x.grad, unb(gx, s1), rtol=tol(device, 1e-12))
+    assert_close(y.grad, unb(gy, s2), rtol=tol(device, 1e-12))
 
 
 def test_grad_through_views(device):
@@ -1062,3 +1071,165 @@ def test_gradcheck_helper_detects_wrong_gradient():
     # non-float inputs are passed through untouched and not differentiated
     g2 = gradcheck(lambda x, k: x * k, [np.array([1.0, 2.0]), 3])
     assert len(g2) == 1 and g2[0].shape == (2,)
+
+
+# ---------------------------------------------------------------------------
+# PyTorch's subgradient / tie conventions (finite differences cannot decide these)
+# ---------------------------------------------------------------------------
+
+KINKS = [
+    ("abs_at_0", lambda T, x: x.abs(), [[0.0, 1.0, -1.0]], [[0.0, 1.0, -1.0]]),
+    ("relu_at_0", lambda T, x: T.relu(x), [[0.0, 1.0, -1.0]], [[0.0, 1.0, 0.0]]),
+    ("clamp_at_bounds", lambda T, x: x.clamp(-1, 1), [[-1.0, 1.0, 0.0, 2.0]], [[1.0, 1.0, 1.0, 0.0]]),
+    ("maximum_tie", lambda T, x, y: T.maximum(x, y), [[1.0, 2.0], [1.0, 3.0]], [[0.5, 0.0], [0.5, 1.0]]),
+    ("minimum_tie", lambda T, x, y: T.minimum(x, y), [[1.0, 2.0], [1.0, 3.0]], [[0.5, 1.0], [0.5, 0.0]]),
+    ("max_all_tie", lambda T, x: x.max(), [[1.0, 3.0, 3.0]], [[0.0, 0.5, 0.5]]),
+    ("min_all_tie", lambda T, x: x.min(), [[1.0, 1.0, 3.0]], [[0.5, 0.5, 0.0]]),
+    ("amax_tie", lambda T, x: x.amax(0), [[[1.0, 3.0], [1.0, 2.0]]], [[[0.5, 1.0], [0.5, 0.0]]]),
+    ("max_dim_tie", lambda T, x: x.max(0).values, [[1.0, 3.0, 3.0]], [[0.0, 1.0, 0.0]]),
+    ("norm_at_0", lambda T, x: x.norm(), [[0.0, 0.0]], [[0.0, 0.0]]),
+    ("norm_inf_tie", lambda T, x: x.norm(p=float("inf")), [[1.0, -3.0, 3.0]], [[0.0, -0.5, 0.5]]),
+    ("sqr_at_0", lambda T, x: x ** 2, [[0.0]], [[0.0]]),
+    ("pow0_at_0", lambda T, x: x.pow(0), [[0.0]], [[0.0]]),
+    ("prod_two_zeros", lambda T, x: x.prod(), [[0.0, 0.0, 2.0]], [[0.0, 0.0, 0.0]]),
+    ("prod_one_zero", lambda T, x: x.prod(), [[0.0, 3.0, 2.0]], [[6.0, 0.0, 0.0]]),
+    ("nan_to_num", lambda T, x: T.nan_to_num(x), [[float("nan"), float("inf"), 1.0]], [[0.0, 0.0, 1.0]]),
+    ("sign", lambda T, x: x.sign(), [[0.0, 1.0]], [[0.0, 0.0]]),
+]
+
+
+@pytest.mark.parametrize("name, f, inputs, expected", KINKS, ids=[k[0] for k in KINKS])
+def test_grad_conventions_at_kinks_and_ties(device, name, f, inputs, expected):
+    xs = [wgtorch.tensor(a, dtype=wgtorch.float64 if device == "cpu" else wgtorch.float32, device=device,
+                         requires_grad=True) for a in inputs]
+    out = f(wgtorch, *xs)
+    grads = wgtorch.autograd.grad(out.sum(), xs)
+    for g, e in zip(grads, expected):
+        assert_close(g, np.array(e), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name, f, inputs, expected", KINKS, ids=[k[0] for k in KINKS])
+def test_grad_conventions_match_torch(oracle, name, f, inputs, expected):
+    xs = [oracle.tensor(a, dtype=oracle.float64, requires_grad=True) for a in inputs]
+    grads = oracle.autograd.grad(f(oracle, *xs).sum(), xs)
+    for g, e in zip(grads, expected):
+        np.testing.assert_allclose(g.numpy(), e)
+
+
+def test_backward_on_one_element_tensor(device):
+    x = leaf([2.0], device)
+    (x * 3).backward()  # one element: the gradient is implicitly 1, as for a 0-d tensor
+    assert_close(x.grad, [3.0])
+
+
+def test_no_param_decorators(device):
+    x = leaf([1.0], device)
+
+    @wgtorch.no_grad
+    def f(t):
+        return t * 2
+
+    @wgtorch.enable_grad
+    def g(t):
+        return t * 2
+
+    @wgtorch.inference_mode
+    def h(t):
+        return t * 2
+
+    assert not f(x).requires_grad
+    with wgtorch.no_grad():
+        assert g(x).requires_grad
+    assert not h(x).requires_grad
+
+
+def test_inference_tensor_cannot_be_saved_for_backward(device):
+    x = leaf([1.0, 2.0], device)
+    with wgtorch.inference_mode():
+        y = x * 2
+    assert y.is_inference() and not y.requires_grad
+    with pytest.raises(RuntimeError):
+        (y * x).sum().backward()
+
+
+# ---------------------------------------------------------------------------
+# second-order gradients: gradcheck of x -> d/dx sum(f(x))
+# ---------------------------------------------------------------------------
+
+def _grad_of(f):
+    def h(*xs):
+        with wgtorch.enable_grad():
+            leaves = [x if x.requires_grad else x.detach().requires_grad_() for x in xs]
+            gs = wgtorch.autograd.grad(f(*leaves).sum(), leaves, create_graph=True)
+        return tuple(gs)
+    return h
+
+
+SECOND_ORDER = [
+    ("exp", lambda x: x.exp(), [(S, "n")]),
+    ("log", lambda x: wgtorch.log(x), [(S, "pos")]),
+    ("sqrt", lambda x: x.sqrt(), [(S, "pos")]),
+    ("rsqrt", lambda x: x.rsqrt(), [(S, "pos")]),
+    ("sin", lambda x: wgtorch.sin(x), [(S, "n")]),
+    ("cos", lambda x: x.cos(), [(S, "n")]),
+    ("tan", lambda x: x.tan(), [(S, "lt1")]),
+    ("tanh", lambda x: wgtorch.tanh(x), [(S, "n")]),
+    ("sigmoid", lambda x: wgtorch.sigmoid(x), [(S, "n")]),
+    ("erf", lambda x: wgtorch.erf(x), [(S, "n")]),
+    ("log1p", lambda x: x.log1p(), [(S, "lt1")]),
+    ("expm1", lambda x: x.expm1(), [(S, "n")]),
+    ("reciprocal", lambda x: x.reciprocal(), [(S, "nz")]),
+    ("cube", lambda x: x ** 3, [(S, "n")]),
+    ("pow_tensor", lambda x, y: x ** y, [(S, "pos"), ((3,), "n")]),
+    ("rpow", lambda x: 3 ** x, [(S, "n")]),
+    ("mul_div", lambda x, y: x * y / (y * y + 1), [(S, "n"), ((3,), "n")]),
+    ("abs_mul", lambda x: x.abs() * x, [(S, "nz")]),
+    ("relu_sq", lambda x: wgtorch.relu(x) ** 2, [(S, "nz")]),
+    ("softmax", lambda x: wgtorch.softmax(x, 1) * wgtorch.arange(3, device=x.device), [(S, "n")]),
+    ("log_softmax", lambda x: x.log_softmax(0) ** 2, [(S, "n")]),
+    ("logsumexp", lambda x: x.logsumexp(1) ** 2, [(S, "n")]),
+    ("norm", lambda x: x.norm(dim=1) ** 3, [(S, "n")]),
+    ("var", lambda x: x.var(1) ** 2, [(S, "n")]),
+    ("std", lambda x: x.std(0), [((3, 2), "n")]),
+    ("mean_sq", lambda x: x.mean(0) ** 2, [(S, "n")]),
+    ("prod", lambda x: x.prod(1), [(S, "nz")]),
+    ("cumsum_sq", lambda x: x.cumsum(1) ** 2, [(S, "n")]),
+    ("cumprod", lambda x: x.cumprod(1), [(S, "nz")]),
+    ("max_dim_sq", lambda x: x.max(1).values ** 2, [(S, "d")]),
+    ("matmul_tanh", lambda a, b: wgtorch.tanh(a @ b), [((2, 3), "n"), ((3, 2), "n")]),
+    ("xxt", lambda a: (a @ a.t()) ** 2, [((2, 3), "n")]),
+    ("einsum", lambda a, b: wgtorch.einsum("ij,jk->ik", a, b).sin(), [((2, 3), "n"), ((3, 2), "n")]),
+    ("addmm_sig", lambda c, a, b: wgtorch.addmm(c, a, b).sigmoid(), [((2,), "n"), ((3, 2), "n"), ((2, 2), "n")]),
+    ("where_sq", lambda x: wgtorch.where(x > 0, x ** 2, x ** 3), [(S, "nz")]),
+    ("index_sq", lambda x: x[I([0, 1, 1], x)] ** 2, [(S, "n")]),
+    ("bce", lambda p: wgtorch.nn.functional.binary_cross_entropy(p, wgtorch.full_like(p, 0.3)), [(S, "unit")]),
+    ("clamp_sq", lambda x: x.clamp(-0.5, 0.5) ** 2, [(S, "d")]),
+]
+
+
+@pytest.mark.parametrize("name, f, specs", SECOND_ORDER, ids=[s[0] for s in SECOND_ORDER])
+def test_second_order_gradcheck(device, name, f, specs):
+    inputs = [_arr(s, seed) for seed, s in enumerate(specs)]
+    check_grad(_grad_of(f), inputs, device)
+
+
+def test_create_graph_implies_retain_graph(device):
+    a = np.array([0.5, -1.0])
+    x = leaf(a, device, fdt(device))
+    y = (x.sin() * x).sum()
+    y.backward(create_graph=True)  # retain_graph defaults to create_graph
+    x.grad = None
+    y.backward()
+    assert_close(x.grad, np.cos(a) * a + np.sin(a), rtol=tol(device, 1e-10))
+    z = (x.exp() * x).sum()
+    wgtorch.autograd.grad(z, x, create_graph=True)
+    (g,) = wgtorch.autograd.grad(z, x)  # the graph is still there
+    assert_close(g, np.exp(a) * (a + 1), rtol=tol(device, 1e-10))
+
+
+def test_grad_is_not_tracked_by_default(device):
+    x = leaf([1.0, 2.0], device)
+    (g,) = wgtorch.autograd.grad((x ** 2).sum(), x)
+    assert not g.requires_grad and g.grad_fn is None
+    (x ** 2).sum().backward()
+    assert not x.grad.requires_grad and x.grad.is_leaf

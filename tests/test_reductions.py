@@ -1,6 +1,7 @@
 """Reductions, scans, softmax, sorting and unique, checked against NumPy
 (float64) and, when installed, real PyTorch."""
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -12,6 +13,12 @@ from conftest import assert_close, to_np
 fixture_ok = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 NAN, INF = float("nan"), float("inf")
+
+
+def needs_float64(device):
+    """float64 exists only on the cpu (the GPU backend raises TypeError for it, as PyTorch's MPS does)."""
+    if str(device) != "cpu":
+        pytest.skip("no float64 on this device")
 
 
 def rand(shape, lo=-3.0, hi=3.0, dtype=np.float32, seed=0):
@@ -88,7 +95,8 @@ REDUCTIONS = [
 @pytest.mark.parametrize("name, fn, ref", REDUCTIONS, ids=[r[0] for r in REDUCTIONS])
 def test_reduction_dims(device, name, fn, ref, dim, keepdim):
     a = rand((2, 3, 4), 0.5, 1.5, seed=3) if name == "prod" else rand((2, 3, 4), seed=3)
-    with np.errstate(all="ignore"):  # std with correction=2 over 2 elements: inf, as in torch
+    with np.errstate(all="ignore"), warnings.catch_warnings():  # std, correction=2, 2 elements: inf, as in torch
+        warnings.simplefilter("ignore", RuntimeWarning)
         expected = np.asarray(ref(a.astype(np.float64), np_dim(dim), keepdim))
     for lay, x in layouts(a, device):
         out = fn(x, dim, keepdim)
@@ -99,6 +107,7 @@ def test_reduction_dims(device, name, fn, ref, dim, keepdim):
 
 @pytest.mark.parametrize("name, fn, ref", REDUCTIONS, ids=[r[0] for r in REDUCTIONS])
 def test_reduction_float64(device, name, fn, ref):
+    needs_float64(device)
     a = rand((3, 5), 0.5, 1.5, dtype=np.float64, seed=2)
     x = wgtorch.tensor(a, device=device)
     out = fn(x, 1, False)
@@ -114,7 +123,8 @@ def test_reduction_expanded_input(device, name, fn, ref):
     for dim in (None, 0, (0, 2)):
         if name == "prod" and dim is not None and not isinstance(dim, int):
             continue
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             exp = ref(e, np_dim(dim), False)
         assert_close(fn(x, dim, False), exp, rtol=2e-5, atol=2e-6)
 
@@ -154,7 +164,8 @@ def test_reduction_generated(device, shape, data):
     out = getattr(wgtorch, which)(x, d, keepdim=keepdim)
     ref = {"sum": np.sum, "mean": np.mean, "amax": np.max, "amin": np.min,
            "std": lambda v, axis, keepdims: np.std(v, axis=axis, ddof=1, keepdims=keepdims)}[which]
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # std over one element: nan, as in torch
         e = ref(a.astype(np.float64), axis=tuple(i % ndim for i in d), keepdims=keepdim)
     assert tuple(out.shape) == np.shape(e)
     assert_close(out, e, rtol=2e-5, atol=2e-6)
@@ -223,6 +234,8 @@ def test_dim_out_of_range_raises_indexerror(device, fname):
     ("int32", lambda x: wgtorch.unique(x), "int32"),
 ])
 def test_reduction_dtype_rules(device, src, fn, expected):
+    if expected == "float64":
+        needs_float64(device)
     a = np.array([[1, 0, 3], [4, 5, 1]]).astype(src)
     x = wgtorch.tensor(a, device=device)
     out = fn(x)
@@ -230,6 +243,8 @@ def test_reduction_dtype_rules(device, src, fn, expected):
 
 
 def test_int_sum_values_exact(device):
+    if device != "cpu":
+        pytest.skip("int64 beyond the int32 range lives only on the cpu")
     a = np.array([2 ** 40, 3, -5, 2 ** 40], dtype=np.int64)
     out = wgtorch.tensor(a, device=device).sum()
     assert out.dtype == wgtorch.int64
@@ -501,6 +516,7 @@ def test_softmax_stable_and_functional(device, fname):
 
 
 def test_softmax_dtype_argument(device):
+    needs_float64(device)
     x = wgtorch.tensor([1.0, 2.0, 3.0], device=device)
     out = wgtorch.softmax(x, 0, dtype=wgtorch.float64)
     assert out.dtype == wgtorch.float64
@@ -531,8 +547,9 @@ def test_cumsum_cumprod(device, fname, ref):
     out = getattr(wgtorch, fname)(wgtorch.tensor(ai, device=device), 1)
     assert out.dtype == wgtorch.int64
     assert_close(out, ref(ai.astype(np.int64), axis=1), rtol=0, atol=0)
-    outd = getattr(wgtorch, fname)(wgtorch.tensor(ai, device=device), 0, dtype=wgtorch.float64)
-    assert outd.dtype == wgtorch.float64
+    fdt = wgtorch.float64 if device == "cpu" else wgtorch.float32
+    outd = getattr(wgtorch, fname)(wgtorch.tensor(ai, device=device), 0, dtype=fdt)
+    assert outd.dtype == fdt
     assert_close(outd, ref(ai.astype(np.float64), axis=0))
     # expanded input
     e = wgtorch.tensor(a[:, :1, :], device=device).expand(2, 3, 4)
@@ -680,3 +697,23 @@ def test_sort_generated_with_ties(device, shape, data):
     order = np.argsort(-a if desc else a, axis=dim, kind="stable")
     assert_close(r.indices, order, rtol=0, atol=0)
     assert_close(r.values, np.take_along_axis(a, order, axis=dim), rtol=0, atol=0)
+
+
+def test_dim_as_list(device):
+    a = rand((2, 3, 4), seed=21)
+    x = wgtorch.tensor(a, device=device)
+    assert_close(wgtorch.sum(x, [0, 2]), a.astype(np.float64).sum((0, 2)), rtol=1e-5)
+    assert_close(x.mean([-1, 0], keepdim=True), a.astype(np.float64).mean((2, 0), keepdims=True), rtol=1e-5)
+    assert_close(x.amax([1, 2]), a.max((1, 2)))
+    assert_close(x.std([0, 1]), a.astype(np.float64).std((0, 1), ddof=1), rtol=1e-5)
+
+
+def test_sum_mean_keyword_forms(device):
+    a = rand((3, 4), seed=22)
+    x = wgtorch.tensor(a, device=device)
+    assert_close(wgtorch.sum(x, dim=1, keepdim=True), a.astype(np.float64).sum(1, keepdims=True), rtol=1e-5)
+    assert_close(x.sum(dim=-2), a.astype(np.float64).sum(0), rtol=1e-5)
+    assert_close(wgtorch.mean(x, dim=(0, 1)), a.astype(np.float64).mean(), rtol=1e-5)
+    assert_close(x.prod(dim=0), np.prod(a.astype(np.float64), 0), rtol=1e-5)
+    assert_close(wgtorch.max(x, dim=1).values, a.max(1))
+    assert_close(x.min(dim=0, keepdim=True)[1], a.argmin(0)[None], rtol=0, atol=0)

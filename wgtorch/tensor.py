@@ -82,6 +82,9 @@ class Tensor:
     def is_complex(self):
         return False
 
+    def is_inference(self):
+        return self._vc is INFERENCE_VC
+
     @property
     def is_leaf(self):
         return self._grad_fn is None
@@ -298,6 +301,8 @@ _TYPE_NAMES = {dtypes.float32: "torch.FloatTensor", dtypes.float64: "torch.Doubl
                dtypes.uint8: "torch.ByteTensor", dtypes.bool_: "torch.BoolTensor"}
 
 _new = object.__new__
+# Tensors made under inference_mode share this version counter: it marks them.
+INFERENCE_VC = [0]
 
 
 def _make(data, dt, be):
@@ -310,7 +315,7 @@ def _make(data, dt, be):
     t._grad = None
     t._grad_fn = None
     t._out_nr = 0
-    t._vc = [0]
+    t._vc = [0] if not grad_mode.inference else INFERENCE_VC
     t._acc = None
     t._base = None
     t._view_fn = None

@@ -27,6 +27,10 @@ class Node:
 
     # -- saved tensors: checked against in-place changes, freed after backward
     def save(self, *tensors):
+        for t in tensors:
+            if t is not None and t.is_inference():
+                raise RuntimeError("Inference tensors cannot be saved for backward. To work around you can make a "
+                                   "clone to get a normal tensor and use it in autograd.")
         self._saved = tensors
         self._versions = tuple(t._vc[0] if t is not None else 0 for t in tensors)
 

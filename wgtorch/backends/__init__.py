@@ -2,6 +2,27 @@
 The wgpu backend is loaded on first use so that ``import wgtorch`` never touches a GPU."""
 from . import cpu
 
+# The closed primitive set every backend implements (ops compose everything else).
+PRIMITIVES = (
+    # creation and transfer
+    "from_numpy", "to_numpy", "empty", "full", "arange", "eye",
+    # views: metadata only
+    "view_reshape", "view_permute", "view_expand", "view_index", "view_strided", "strides", "is_contiguous",
+    "storage_offset", "data_ptr",
+    # copies and casts
+    "contiguous", "clone", "cast", "copy_", "fill_",
+    # elementwise
+    "unary", "unary_pred", "binary", "binary_", "where", "clamp",
+    # reductions, arg-reductions, scans
+    "reduce", "argreduce", "scan",
+    # linear algebra
+    "matmul",
+    # indexing
+    "gather", "scatter_", "index", "index_put_", "nonzero", "sort", "unique",
+    # fused kernels
+    "softmax", "log_softmax",
+)
+
 _by_device = {}
 
 

@@ -297,45 +297,36 @@ def clamp(x, lo, hi, dt):
 
 
 # ---- reductions -----------------------------------------------------------------
-def _reducer(f):
-    def run(x, dims, keepdim, dt):
-        with np.errstate(all="ignore"):
-            return _arr(f(x, axis=dims, keepdims=keepdim, dtype=dt.np))
+def _mean(x, axis, keepdims, dtype):
+    n = 1
+    for a in (axis if axis is not None else range(x.ndim)):
+        n *= x.shape[a]
+    acc = np.float32 if dtype == np.float16 else dtype  # half accumulates in float32
+    s = np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=acc)
+    with np.errstate(all="ignore"):
+        return _arr(s / n if n else s * np.nan).astype(dtype, copy=False)
+
+
+def _cast_reduce(uf):
+    def run(x, axis, keepdims, dtype):
+        return _arr(uf.reduce(x, axis=axis, keepdims=keepdims)).astype(dtype, copy=False)
     return run
 
 
-def _mean(x, axis, keepdims, dtype):
-    n = 1
-    for a in axis:
-        n *= x.shape[a]
-    acc = np.float32 if dtype == np.float16 else dtype  # half accumulates in float32
-    s = np.sum(x, axis=axis, keepdims=keepdims, dtype=acc)
-    return (s / n if n else s * np.nan).astype(dtype, copy=False)
+def _typed_reduce(uf):
+    def run(x, axis, keepdims, dtype):
+        return _arr(uf.reduce(x, axis=axis, keepdims=keepdims, dtype=dtype))
+    return run
 
 
-def _amax(x, axis, keepdims, dtype):
-    return np.max(x, axis=axis, keepdims=keepdims).astype(dtype, copy=False)
-
-
-def _amin(x, axis, keepdims, dtype):
-    return np.min(x, axis=axis, keepdims=keepdims).astype(dtype, copy=False)
-
-
-def _all(x, axis, keepdims, dtype):
-    return np.all(x, axis=axis, keepdims=keepdims).astype(dtype, copy=False)
-
-
-def _any(x, axis, keepdims, dtype):
-    return np.any(x, axis=axis, keepdims=keepdims).astype(dtype, copy=False)
-
-
-REDUCE = {"sum": _reducer(np.sum), "prod": _reducer(np.prod), "mean": _reducer(_mean),
-          "amax": _reducer(_amax), "amin": _reducer(_amin), "all": _reducer(_all), "any": _reducer(_any)}
+REDUCE = {"sum": _typed_reduce(np.add), "prod": _typed_reduce(np.multiply), "mean": _mean,
+          "amax": _cast_reduce(np.maximum), "amin": _cast_reduce(np.minimum),  # NaN-propagating
+          "all": _cast_reduce(np.logical_and), "any": _cast_reduce(np.logical_or)}
 
 
 def reduce(op, x, dims, keepdim, dt):
-    """Reduce over the tuple of dims (already normalised, non-empty) to dtype dt."""
-    return REDUCE[op](x, dims, keepdim, dt)
+    """Reduce over the tuple of dims (already normalised) to dtype dt."""
+    return REDUCE[op](x, None if len(dims) == x.ndim and not keepdim else dims, keepdim, dt.np)
 
 
 def argreduce(op, x, dim, keepdim):

@@ -86,8 +86,9 @@ def mlp_step(lib, steps):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
+    ap.add_argument("--smoke", action="store_true", help="a few repetitions: checks that it runs")
     args = ap.parse_args()
-    number = 2000 if args.quick else 20000
+    number = 40 if args.smoke else 2000 if args.quick else 20000
     torch = _torch()
     print(f"wgtorch {wgtorch.__version__}, NumPy {np.__version__}" +
           (f", torch {torch.__version__}" if torch else ", torch not installed"))
@@ -106,7 +107,7 @@ def main():
               f"{tv * 1e6 if tv else float('nan'):9.2f} {v / tv if tv else float('nan'):14.2f}")
 
     print("\nMLP 784-128-64-10 training step, batch 64, SGD (ms; lower is better)")
-    steps = 20 if args.quick else 100
+    steps = 2 if args.smoke else 20 if args.quick else 100
     wm = mlp_step(wgtorch, steps)
     line = f"wgtorch cpu {wm * 1e3:8.3f}"
     if torch:

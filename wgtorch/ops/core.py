@@ -7,7 +7,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.graph import Node, attach, edge, needs_grad
-from ..tensor import Tensor, _make, wrap_dim
+from ..tensor import INFERENCE_VC, Tensor, _make, wrap_dim
 
 __all__ = ["Tensor", "_make", "wrap_dim", "Node", "attach", "edge", "needs_grad", "grad_mode"]
 
@@ -147,6 +147,16 @@ def inplace(a, outofplace, direct, others=()):
         else:
             a._grad_fn, a._out_nr, a._rg = res._grad_fn, res._out_nr, True
     else:
-        direct()
+        if a._vc is INFERENCE_VC and not grad_mode.inference:
+            raise RuntimeError("Inplace update to inference tensor outside InferenceMode is not allowed. You can "
+                               "make a clone to get a normal tensor before doing inplace update.")
+        try:
+            direct()
+        except ValueError as e:
+            if "read-only" not in str(e):
+                raise
+            raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers to "
+                               "a single memory location. Please clone() the tensor before performing the "
+                               "operation.") from None
         a._vc[0] += 1
     return a

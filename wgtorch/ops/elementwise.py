@@ -256,17 +256,31 @@ _LOGICAL = {"logical_and", "logical_or", "logical_xor"}
 _BITWISE = {"bitwise_and", "bitwise_or", "bitwise_xor"}
 
 
+_SPECIAL = _CMP | _LOGICAL | _BITWISE | {"div", "sub", "floor_divide", "remainder", "pow"}
+_float32 = dtypes.float32
+
+
 def binary(op, a, b):
     """op(a, b) for a Tensor a and a Tensor or Python scalar b, no autograd."""
+    adt = a._dtype
     if isinstance(b, Tensor):
         if b._be is not a._be:
             device_mismatch(a, b)
-        dt = _rt(a._dtype, 2 if a._data.ndim else 1, b._dtype, 2 if b._data.ndim else 1)
+        bdt = b._dtype
+        dt = adt if adt is bdt else _rt(adt, 2 if a._data.ndim else 1, bdt, 2 if b._data.ndim else 1)
         bd = b._data
+    elif b.__class__ is float and adt.kind == 2:
+        dt, bd = adt, b  # float tensor with a Python float keeps its dtype
     else:
         check_scalar(b, op)
-        dt = _rt(a._dtype, 2 if a._data.ndim else 1, _sdt(b), 0)
+        dt = _rt(adt, 2 if a._data.ndim else 1, _sdt(b), 0)
         bd = b
+    if op in _SPECIAL or dt is dtypes.bool_:
+        return _binary_special(op, a, b, bd, dt)
+    return _make(_call(a, op, bd, dt, b), dt, a._be)
+
+
+def _binary_special(op, a, b, bd, dt):
     if op in _CMP or op in _LOGICAL:
         if op in _LOGICAL:
             dt = dtypes.bool_

@@ -347,7 +347,12 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
         raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
                            f"{_tname(x._dtype)}")
     if p == "fro" or p == 2:
-        return (x * x).sum(dim, keepdim=keepdim).sqrt()
+        dims = normalize_dims(dim, x.ndim)
+        with grad_mode.no_grad():
+            r = (x * x).sum(dims, keepdim=keepdim).sqrt()
+        if grad_mode.enabled and x._rg:
+            attach(NormBackward1(x, r, dims, keepdim), (x,), (r,))
+        return r
     if p == "nuc":
         raise NotImplementedError("nuclear norm is not supported")
     a = x.abs()
@@ -360,6 +365,22 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     if p == 1:
         return a.sum(dim, keepdim=keepdim)
     return (a ** p).sum(dim, keepdim=keepdim) ** (1.0 / p)
+
+
+class NormBackward1(Node):
+    """d|x|/dx = x / |x|, taken as 0 where the norm is 0 (PyTorch's subgradient)."""
+
+    def __init__(self, x, out, dims, keepdim):
+        super().__init__()
+        self.save(x, out)
+        self.dims, self.keepdim = dims, keepdim
+
+    def backward(self, g):
+        from .elementwise import where
+        x, out = self.saved_tensors
+        n = _unsqueeze_dims(out, self.dims, self.keepdim)
+        safe = where(n == 0, 1.0, n)
+        return _unsqueeze_dims(g, self.dims, self.keepdim) * x / safe
 
 
 def logsumexp(x, dim, keepdim=False):
