@@ -613,8 +613,6 @@ def test_T_and_mT(device):
     y = wgtorch.tensor(b, device=device)
     assert_close(y.mT, np.swapaxes(b, -1, -2), rtol=0, atol=0)
     assert y.mT.shape == (2, 4, 3)
-    v = wgtorch.arange(3, device=device)
-    assert v.T.shape == (3,)
 
 
 def test_item_tolist(device):

@@ -11,6 +11,22 @@ def _add(a, b):
     return a + b
 
 
+def _hooks_and_retained(node, grads, create_graph):
+    if node._pre_hooks:
+        for i, hooks in node._pre_hooks.items():
+            for h in hooks:
+                if grads[i] is not None:
+                    r = h(grads[i])
+                    if r is not None:
+                        grads[i] = r
+    if node._retained:
+        for i, ref in node._retained:
+            t = ref()
+            if t is not None and grads[i] is not None:
+                g = grads[i] if create_graph else grads[i].detach().clone()
+                t._grad = g if t._grad is None else t._grad + g
+
+
 def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None, allow_unused=False):
     """Propagate grad_outputs from outputs. With ``inputs`` (autograd.grad), return
     their gradients instead of accumulating into leaves' ``.grad``."""
@@ -57,50 +73,37 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
         while ready:
             node = ready.pop()
             grads = buffers.pop(node)
-            if node._pre_hooks:
-                for i, hooks in node._pre_hooks.items():
-                    for h in hooks:
-                        if grads[i] is not None:
-                            r = h(grads[i])
-                            if r is not None:
-                                grads[i] = r
-            if node._retained:
-                for i, ref in node._retained:
-                    t = ref()
-                    if t is not None and grads[i] is not None:
-                        g = grads[i] if create_graph else grads[i].detach()
-                        t._grad = g if t._grad is None else t._grad + g
+            if node._pre_hooks or node._retained:
+                _hooks_and_retained(node, grads, create_graph)
             if capture is not None:
                 for i in range(node.n_out):
                     for pos in capture.get((node, i), ()):
                         results[pos] = grads[i]
-            if isinstance(node, AccumulateGrad):
+            if node.__class__ is AccumulateGrad:
                 if inputs is None and grads[0] is not None:
                     node.accumulate(grads[0], create_graph)
                 continue
-            if all(g is None for g in grads):
-                in_grads = (None,) * len(node.next_functions)
+            nexts = node.next_functions
+            if grads.count(None) == len(grads):
+                in_grads = (None,) * len(nexts)
             else:
                 in_grads = node.backward(*grads)
-                if not isinstance(in_grads, tuple):
+                if in_grads.__class__ is not tuple:
                     in_grads = (in_grads,)
             if not retain_graph:
                 node.release()
-            for (m, i), g in zip(node.next_functions, in_grads):
+            for (m, i), g in zip(nexts, in_grads):
                 if m is None:
                     continue
+                buf = buffers.get(m)
+                if buf is None:
+                    buf = buffers[m] = [None] * m.n_out
                 if g is not None:
-                    buf = buffers.get(m)
-                    if buf is None:
-                        buf = buffers[m] = [None] * m.n_out
-                    buf[i] = _add(buf[i], g)
-                deps[m] -= 1
-                if deps[m] == 0:
-                    if m in buffers:
-                        ready.append(m)
-                    else:  # nothing flowed to it: its subgraph still needs the count
-                        buffers[m] = [None] * m.n_out
-                        ready.append(m)
+                    buf[i] = g if buf[i] is None else buf[i] + g
+                left = deps[m] - 1
+                deps[m] = left
+                if left == 0:
+                    ready.append(m)
     finally:
         grad_mode.enabled = prev
 

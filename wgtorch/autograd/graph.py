@@ -86,10 +86,11 @@ class AccumulateGrad(Node):
         if t._grad is None:
             # a fresh tensor: g may be shared with another leaf's gradient
             t._grad = g if create_graph else g.detach().clone()
-        elif create_graph or grad_mode.enabled and t._grad._rg:
+        elif create_graph or t._grad._rg or t._grad._be is not g._be or t._grad.shape != g.shape:
             t._grad = t._grad + g
         else:
-            t._grad.add_(g.detach())
+            t._grad._be.binary_("add", t._grad._data, g._data)
+            t._grad._vc[0] += 1
 
 
 def edge(t):

@@ -148,7 +148,11 @@ class AddmmBackward0(Node):
         m1, m2 = self.saved_tensors
         gi = sum_to(g if self.beta == 1 else g * self.beta, self.ishape)
         gs = g if self.alpha == 1 else g * self.alpha
-        return gi, (gs.mm(m2.t()) if m1._rg else None), (m1.t().mm(gs) if m2._rg else None)
+        g2 = None
+        if m2._rg:
+            # nn.Linear passes weight.t(): produce its gradient in the weight's own layout
+            g2 = gs.t().mm(m1).t() if m2.stride() == (1, m2.shape[0]) else m1.t().mm(gs)
+        return gi, (gs.mm(m2.t()) if m1._rg else None), g2
 
 
 def addmm(inp, m1, m2, *, beta=1, alpha=1):

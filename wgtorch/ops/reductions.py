@@ -21,10 +21,13 @@ return_types = {n: _rt(n, ["values", "indices"]) for n in
 
 
 def _unsqueeze_dims(g, dims, keepdim):
-    if not keepdim:
-        for d in dims:
-            g = g.unsqueeze(d)
-    return g
+    """Put back the reduced dims (as size 1) into a reduction's result."""
+    if keepdim or not dims:
+        return g
+    shape = list(g.shape)
+    for d in dims:
+        shape.insert(d, 1)
+    return g.reshape(shape)
 
 
 class SumBackward(Node):

@@ -170,10 +170,10 @@ def mT(x):
 
 def unsqueeze(x, dim):
     d = wrap_dim(dim, x.ndim + 1)
-    shape = x.shape[:d] + (1,) + x.shape[d:]
-    strides = x.stride()
-    st = strides[:d] + ((strides[d] * x.shape[d]) if d < x.ndim else 1,) + strides[d:]
-    return make_view(x, x._be.view_strided(x._data, shape, st, 0), "UnsqueezeBackward0",
+    s = x._data.shape
+    shape = s[:d] + (1,) + s[d:]
+    # adding a size-1 dim never needs a copy: the reshape is a view
+    return make_view(x, x._be.view_reshape(x._data, shape), "UnsqueezeBackward0",
                      lambda g: g.squeeze(d), lambda b: b.unsqueeze(d))
 
 
@@ -187,9 +187,7 @@ def squeeze(x, dim=None):
         dims = tuple(d for d in (wrap_dim(d, x.ndim) for d in ds) if x.ndim and shape[d] == 1)
         name = "SqueezeBackward1"
     new_shape = tuple(s for i, s in enumerate(shape) if i not in dims)
-    strides = x.stride()
-    st = tuple(s for i, s in enumerate(strides) if i not in dims)
-    return make_view(x, x._be.view_strided(x._data, new_shape, st, 0), name,
+    return make_view(x, x._be.view_reshape(x._data, new_shape), name,
                      lambda g: g.reshape(shape), lambda b: b.squeeze(dim))
 
 
