@@ -105,7 +105,29 @@ class IndexBackward0(Node):
         return index_put(z, self.key, g, accumulate=True)
 
 
+def _fast_key(x, key):
+    """The key as a tuple if it is only ints and slices (the common case), else None."""
+    key = key if key.__class__ is tuple else (key,)
+    shape = x._data.shape
+    if len(key) > len(shape):
+        return None
+    for i, k in enumerate(key):
+        c = k.__class__
+        if c is int:
+            if not -shape[i] <= k < shape[i]:
+                return None  # the general path raises the error
+        elif c is slice:
+            if k.step is not None and (k.step.__class__ is not int or k.step <= 0):
+                return None
+        else:
+            return None
+    return key
+
+
 def getitem(x, key):
+    fast = _fast_key(x, key)
+    if fast is not None:
+        return basic_index(x, fast)
     if x.ndim == 0 and key is not None and key is not Ellipsis and not isinstance(key, (Tensor, tuple)):
         if isinstance(key, (int, slice)):
             raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
@@ -120,7 +142,10 @@ def getitem(x, key):
 
 
 def setitem(x, key, value):
-    k, adv = _parse(x, key)
+    k = _fast_key(x, key)
+    adv = False
+    if k is None:
+        k, adv = _parse(x, key)
     if not adv:
         target = basic_index(x, k) if k else x
         if isinstance(value, Tensor):

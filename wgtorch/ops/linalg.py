@@ -5,6 +5,9 @@ from .core import Node, Tensor, _make, attach, broadcast_shapes, sum_to
 
 
 def _check(fn, a, b):
+    if a.__class__ is Tensor and b.__class__ is Tensor and a._be is b._be and a._dtype is b._dtype \
+            and a._dtype is not dtypes.bool_:
+        return
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError(f"{fn}(): argument must be Tensor, not "
                         f"{type(b if isinstance(a, Tensor) else a).__name__}")
@@ -39,15 +42,16 @@ class BmmBackward0(MatmulBackward):
 
 def _mm_nd(a, b, name):
     """a @ b for a, b with >= 2 dims (batch dims broadcast)."""
-    if a.shape[-1] != b.shape[-2]:
+    ash, bsh = a._data.shape, b._data.shape
+    if ash[-1] != bsh[-2]:
         if a.ndim == 2 and b.ndim == 2:
             raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({a.shape[0]}x{a.shape[1]} and "
                                f"{b.shape[0]}x{b.shape[1]})")
         raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
                            f"[{b.shape[:-2] and b.shape[0] or 1}, {a.shape[-1]}] but got: "
                            f"[{b.shape[:-2] and b.shape[0] or 1}, {b.shape[-2]}].")
-    if a.ndim > 2 or b.ndim > 2:
-        broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    if len(ash) > 2 or len(bsh) > 2:
+        broadcast_shapes(ash[:-2], bsh[:-2])
     r = _make(a._be.matmul(a._data, b._data), a._dtype, a._be)
     if grad_mode.enabled and (a._rg or b._rg):
         attach((MmBackward0 if name == "mm" else BmmBackward0)(a, b), (a, b), (r,))
@@ -56,6 +60,9 @@ def _mm_nd(a, b, name):
 
 def matmul(a, b, out=None):
     _check("matmul", a, b)
+    an, bn = a._data.ndim, b._data.ndim
+    if an >= 2 and bn >= 2:
+        return _mm_nd(a, b, "mm" if an == 2 and bn == 2 else "bmm")
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and "
                            f"{b.ndim}D")

@@ -281,9 +281,9 @@ def select(x, dim, index):
 def basic_index(x, key, name=None):
     """x[key] for a key of ints, slices, None and Ellipsis (already validated)."""
     data = x._be.view_index(x._data, key)
-    in_shape, dt, be = x.shape, x._dtype, x._be
+    in_shape, be = x._data.shape, x._be
     if name is None:
-        name = "SelectBackward0" if any(isinstance(k, int) for k in key) else "SliceBackward0"
+        name = "SelectBackward0" if any(k.__class__ is int for k in key) else "SliceBackward0"
 
     def back(g):
         z = _make(be.full(in_shape, 0, g._dtype), g._dtype, be)
