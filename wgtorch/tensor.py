@@ -1,10 +1,13 @@
 """The Tensor: a view of backend storage (shape, strides, offset live in the
 backend handle) plus dtype, device and autograd fields. Operations are bound
 as methods in ops/methods.py; this file holds only what is a tensor's own."""
+import math
+
 import numpy as np
 
 from . import dtypes
 from .autograd import grad_mode
+from .autograd import graph as _graph
 from .autograd.graph import edge
 from .size import Size
 
@@ -56,7 +59,7 @@ class Tensor:
     ndimension = dim
 
     def numel(self):
-        return int(np.prod(self._data.shape, dtype=np.int64))
+        return math.prod(self._data.shape)
 
     nelement = numel
 
@@ -303,6 +306,7 @@ _TYPE_NAMES = {dtypes.float32: "torch.FloatTensor", dtypes.float64: "torch.Doubl
 _new = object.__new__
 # Tensors made under inference_mode share this version counter: it marks them.
 INFERENCE_VC = [0]
+_graph.INFERENCE_VC = INFERENCE_VC
 
 
 def _make(data, dt, be):

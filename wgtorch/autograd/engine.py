@@ -59,6 +59,10 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 if m not in seen:
                     stack.append(m)
 
+    # storages already given to a leaf in this pass (and the caller's own
+    # grad_outputs): a leaf may keep a gradient without copying it only if no
+    # other leaf or caller can see the same storage
+    handed = {id(g._base if g._base is not None else g) for g in grad_outputs}
     buffers = {}
     for (n, i), g in roots:
         if n is not None:
@@ -80,8 +84,11 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                     for pos in capture.get((node, i), ()):
                         results[pos] = grads[i]
             if node.__class__ is AccumulateGrad:
-                if inputs is None and grads[0] is not None:
-                    node.accumulate(grads[0], create_graph)
+                g = grads[0]
+                if inputs is None and g is not None:
+                    root = id(g._base if g._base is not None else g)
+                    node.accumulate(g, create_graph, steal=root not in handed)
+                    handed.add(root)
                 continue
             nexts = node.next_functions
             if grads.count(None) == len(grads):
@@ -90,6 +97,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 in_grads = node.backward(*grads)
                 if in_grads.__class__ is not tuple:
                     in_grads = (in_grads,)
+                if node.user_defined:
+                    handed.update(id(g._base if g._base is not None else g) for g in in_grads if g is not None)
             if not retain_graph:
                 node.release()
             for (m, i), g in zip(nexts, in_grads):

@@ -7,6 +7,8 @@ class FunctionCtx(Node):
     """The ``ctx`` a custom Function's forward and backward receive; it is also
     the graph node (named ``<Function>Backward`` as in PyTorch)."""
 
+    user_defined = True
+
     def __init__(self):
         super().__init__()
         self.needs_input_grad = ()

@@ -4,12 +4,15 @@ import weakref
 
 from . import grad_mode
 
+INFERENCE_VC = None  # set by tensor.py (import order): the version counter of inference tensors
+
 
 class Node:
     """Subclasses define ``backward(self, *grads)`` returning one gradient (or None)
     per input, written in Tensor ops so that it runs on every device and can
     itself be differentiated."""
     n_out = 1
+    user_defined = False  # a custom Function's backward: its gradients may alias user tensors
 
     def __init__(self):
         self.next_functions = ()
@@ -28,7 +31,7 @@ class Node:
     # -- saved tensors: checked against in-place changes, freed after backward
     def save(self, *tensors):
         for t in tensors:
-            if t is not None and t.is_inference():
+            if t is not None and t._vc is INFERENCE_VC:
                 raise RuntimeError("Inference tensors cannot be saved for backward. To work around you can make a "
                                    "clone to get a normal tensor and use it in autograd.")
         self._saved = tensors
@@ -77,15 +80,15 @@ class AccumulateGrad(Node):
     def variable(self):
         return self._leaf()
 
-    def accumulate(self, g, create_graph):
+    def accumulate(self, g, create_graph, steal=False):
         t = self._leaf()
         if t is None:
             return
         if g.dtype is not t.dtype:
             g = g.to(t.dtype)
         if t._grad is None:
-            # a fresh tensor: g may be shared with another leaf's gradient
-            t._grad = g if create_graph else g.detach().clone()
+            # steal: the engine knows no one else can see g's storage; else copy it
+            t._grad = g if create_graph else g.detach() if steal else g.detach().clone()
         elif create_graph or t._grad._rg or t._grad._be is not g._be or t._grad.shape != g.shape:
             t._grad = t._grad + g
         else:

@@ -73,15 +73,15 @@ def broadcast_shapes(*shapes):
 def sum_to(g, shape):
     """Un-broadcast: sum gradient g down to shape (the one place this happens)."""
     shape = tuple(shape)
-    if g.shape == shape:
+    gs = g._data.shape
+    if gs == shape:
         return g
-    lead = g.ndim - len(shape)
-    dims = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1)
-    if dims:
-        g = g.sum(dims, keepdim=True)
-    if lead:
-        g = g.reshape(shape)
-    return g
+    lead = len(gs) - len(shape)
+    inner = tuple(i + lead for i, s in enumerate(shape) if s == 1 and gs[i + lead] != 1)
+    if not inner:  # only leading dims to remove (a bias): one reduction
+        return g.sum(tuple(range(lead)))
+    g = g.sum(tuple(range(lead)) + inner, keepdim=True)
+    return g.reshape(shape) if lead else g
 
 
 def normalize_dims(dim, ndim):

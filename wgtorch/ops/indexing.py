@@ -242,7 +242,7 @@ class GatherBackward0(Node):
 
     def backward(self, g):
         (index,) = self.saved_tensors
-        return scatter_add(g.new_zeros(self.shape), self.dim, index, g)
+        return _scatter(g.new_zeros(self.shape), self.dim, index, g, None, True, checked=True)
 
 
 def gather(x, dim, index, sparse_grad=False):
@@ -276,9 +276,10 @@ class ScatterBackward(Node):
         return gx, gs
 
 
-def _scatter(x, dim, index, src, reduce, add):
+def _scatter(x, dim, index, src, reduce, add, checked=False):
     d = wrap_dim(dim, x.ndim)
-    _check_index("scatter", x, d, index)
+    if not checked:
+        _check_index("scatter", x, d, index)
     srct = src if isinstance(src, Tensor) else None
     if srct is not None:
         for i in range(index.ndim):

@@ -52,7 +52,7 @@ class MeanBackward(SumBackward):
         n = 1
         for d in self.dims:
             n *= self.shape[d]
-        return _unsqueeze_dims(g, self.dims, self.keepdim).expand(self.shape) / n
+        return _unsqueeze_dims(g / n, self.dims, self.keepdim).expand(self.shape)
 
 
 class MeanBackward0(MeanBackward):

@@ -1,4 +1,6 @@
 """Views (metadata only: the result shares storage) and shape ops built on them."""
+import math
+
 import numpy as np
 
 from .. import dtypes
@@ -58,8 +60,12 @@ def make_view(x, data, name, back, view_fn):
 
 # ---- view ops ---------------------------------------------------------------------------
 def _infer_shape(shape, numel):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
+    if len(shape) == 1 and shape[0].__class__ is not int:
+        shape = tuple(shape[0]) if isinstance(shape[0], (tuple, list)) else shape
+    if all(s.__class__ is int and s >= 0 for s in shape):  # the common case: nothing to infer
+        if math.prod(shape) != numel:
+            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+        return shape
     for i, s in enumerate(shape):
         if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
             raise TypeError(f"view(): argument 'size' must be tuple of ints, but found element of type "

@@ -1,0 +1,66 @@
+"""Leaves keep fresh gradients without a copy; that must never make two
+gradients (or a gradient and a caller's tensor) share storage."""
+import numpy as np
+
+import wgtorch
+from conftest import assert_close
+
+
+def test_pass_through_gradient_is_not_shared_between_leaves(device):
+    x = wgtorch.ones(3, device=device, requires_grad=True)
+    y = wgtorch.ones(3, device=device, requires_grad=True)
+    (x + y).sum().backward()  # AddBackward hands the same gradient to both leaves
+    x.grad.mul_(5)
+    assert_close(y.grad, np.ones(3))
+    (x + y).sum().backward()  # accumulation in place must not leak either
+    assert_close(x.grad, np.full(3, 6.0))
+    assert_close(y.grad, np.full(3, 2.0))
+
+
+def test_views_of_one_gradient_are_not_shared(device):
+    w = wgtorch.ones(2, 3, device=device, requires_grad=True)
+    v = wgtorch.ones(3, 2, device=device, requires_grad=True)
+    g = wgtorch.arange(6.0, device=device).reshape(2, 3)
+    (w * g).sum().backward()
+    (w.t() + v).backward(g.t().contiguous())  # v's and w's gradients are views of one tensor
+    w.grad.zero_()
+    assert_close(v.grad, np.arange(6.0).reshape(2, 3).T)
+
+
+def test_callers_gradient_is_not_kept(device):
+    x = wgtorch.zeros(3, device=device, requires_grad=True)
+    g = wgtorch.tensor([1.0, 2.0, 3.0], device=device)
+    (x + 0).backward(g)
+    x.grad.zero_()
+    assert_close(g, [1.0, 2.0, 3.0])
+
+
+def test_custom_function_gradient_is_copied(device):
+    keep = wgtorch.tensor([4.0, 5.0], device=device)
+
+    class Leak(wgtorch.autograd.Function):
+        @staticmethod
+        def forward(ctx, t):
+            return t * 1
+
+        @staticmethod
+        def backward(ctx, grad):
+            return keep  # a tensor the user still holds
+
+    x = wgtorch.zeros(2, device=device, requires_grad=True)
+    Leak.apply(x).sum().backward()
+    x.grad.mul_(0)
+    assert_close(keep, [4.0, 5.0])
+
+
+def test_linear_weight_gradient_layout_and_value(device):
+    # the weight's gradient is produced in the weight's own layout, then kept as is
+    w = wgtorch.randn(4, 3, device=device, requires_grad=True)
+    x = wgtorch.randn(5, 3, device=device)
+    b = wgtorch.zeros(4, device=device, requires_grad=True)
+    out = wgtorch.addmm(b, x, w.t())
+    gout = wgtorch.randn(5, 4, device=device)
+    out.backward(gout)
+    assert_close(w.grad, gout.numpy().T @ x.numpy(), rtol=1e-5, atol=1e-5)
+    assert_close(b.grad, gout.numpy().sum(0), rtol=1e-5, atol=1e-5)
+    assert w.grad.is_contiguous()
