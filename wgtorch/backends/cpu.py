@@ -138,13 +138,33 @@ def fill_(dst, value):
 
 
 # ---- elementwise ----------------------------------------------------------------
+_erf64 = np.vectorize(math.erf, otypes=[np.float64])
+_ERFC_COEF = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807, -1.13520398,
+              1.48851587, -0.82215223, 0.17087277)
+
+
 def _erf(x):
-    """erf to float32 accuracy (Abramowitz-Stegun 7.1.26 is too coarse; use the
-    float64 W. J. Cody rational approximation through math.erf vectorised)."""
-    return _v_erf(x).astype(x.dtype, copy=False)
-
-
-_v_erf = np.vectorize(math.erf, otypes=[np.float64])
+    """erf to float32 accuracy, computed in float64 (NumPy has none): a Taylor
+    series for |x| < 0.5 and, beyond, 1 - erfc with erfc from the Chebyshev
+    fit of Numerical Recipes (relative error < 1.2e-7). float64 gets libm's erf."""
+    if x.dtype == np.float64:
+        return _erf64(x)
+    a = np.abs(x.astype(np.float64))
+    # Taylor: 2/sqrt(pi) * sum (-1)^n a^(2n+1) / (n! (2n+1)), 12 terms suffice for a < 0.5
+    a2 = a * a
+    term, series = a.copy(), a.copy()
+    for n in range(1, 12):
+        term *= -a2 / n
+        series += term / (2 * n + 1)
+    small = series * (2.0 / math.sqrt(math.pi))
+    t = 1.0 / (1.0 + 0.5 * a)
+    poly = np.zeros_like(a)
+    for c in reversed(_ERFC_COEF[1:]):
+        poly = (poly + c) * t
+    with np.errstate(under="ignore"):
+        erfc = t * np.exp(-a2 + _ERFC_COEF[0] + poly)
+    r = np.where(a < 0.5, small, 1.0 - erfc)
+    return np.copysign(r, x).astype(x.dtype, copy=False)
 
 
 def _sigmoid(x):

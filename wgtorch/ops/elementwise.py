@@ -493,8 +493,9 @@ def binary_(op, a, b, alpha=1):
     if isinstance(b, Tensor):
         if b._be is not a._be:
             device_mismatch(a, b)
-        from .shape import broadcast_shape_check
-        broadcast_shape_check(a, b)
+        if a._data.shape != b._data.shape:
+            from .shape import broadcast_shape_check
+            broadcast_shape_check(a, b)
     if alpha != 1:
         b = b * alpha
     fn = _OUTOFPLACE[op]

@@ -167,14 +167,17 @@ def addmm(inp, m1, m2, *, beta=1, alpha=1):
     _check("addmm", m1, m2)
     if m1.ndim != 2 or m2.ndim != 2:
         raise RuntimeError("mat1 must be a matrix, got " + f"{m1.ndim}-D tensor")
-    with grad_mode.no_grad():
-        r = _mm_nd(m1, m2, "mm")
-        if alpha != 1:
-            r = r * alpha
-        r = r + (inp if beta == 1 else inp * beta) if beta != 0 else r
-        if r.shape != (m1.shape[0], m2.shape[1]):
-            raise RuntimeError(f"The expanded size of the tensor ({m2.shape[1]}) must match the existing size "
-                               f"({inp.shape[-1]})")
+    from .elementwise import binary
+    if m1._data.shape[1] != m2._data.shape[0]:
+        _mm_nd(m1, m2, "mm")  # raises the shape error
+    r = _make(m1._be.matmul(m1._data, m2._data), m1._dtype, m1._be)
+    if alpha != 1:
+        r = binary("mul", r, alpha)
+    if beta != 0:
+        r = binary("add", r, inp if beta == 1 else binary("mul", inp, beta))
+    if r._data.shape != (m1._data.shape[0], m2._data.shape[1]):
+        raise RuntimeError(f"The expanded size of the tensor ({m2.shape[1]}) must match the existing size "
+                           f"({inp.shape[-1]})")
     if grad_mode.enabled and (inp._rg or m1._rg or m2._rg):
         attach(AddmmBackward0(inp, m1, m2, beta, alpha), (inp, m1, m2), (r,))
     return r
