@@ -14,13 +14,18 @@ class Node:
     n_out = 1
     user_defined = False  # a custom Function's backward: its gradients may alias user tensors
 
-    def __init__(self):
+    def __init__(self, *saved, **attrs):
+        """saved: tensors the backward needs (checked for in-place changes);
+        attrs: anything else it needs, set as attributes."""
         self.next_functions = ()
         self._saved = None
         self._versions = None
         self._freed = False
         self._pre_hooks = None   # {output index: [hook]}
         self._retained = None    # [(output index, weakref to tensor)]
+        if saved:
+            self.save(*saved)
+        self.__dict__.update(attrs)
 
     def name(self):
         return type(self).__name__

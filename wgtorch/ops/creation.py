@@ -290,22 +290,21 @@ def _random_out(arr, dt, device, requires_grad):
     return _finish(be.from_numpy(arr), dt, be, requires_grad)
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None):
+def _float_draw(kernel, draw, size, generator, dtype, device, requires_grad):
     dt = _dt(dtype)
     if not dt.is_floating_point:
-        raise RuntimeError(f"\"check_uniform_bounds\" not implemented for '{dt.name}'")
+        raise RuntimeError(f"\"{kernel}\" not implemented for '{dt.name}'")
     shape = _shape(size)
-    n = int(np.prod(shape, dtype=np.int64))
-    return _random_out(gen(generator).uniform(n, dt.np).reshape(shape), dt, device, requires_grad)
+    vals = getattr(gen(generator), draw)(math.prod(shape), dt.np).reshape(shape)
+    return _random_out(vals, dt, device, requires_grad)
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None):
+    return _float_draw("check_uniform_bounds", "uniform", size, generator, dtype, device, requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None):
-    dt = _dt(dtype)
-    if not dt.is_floating_point:
-        raise RuntimeError(f"\"normal_kernel_cpu\" not implemented for '{dt.name}'")
-    shape = _shape(size)
-    n = int(np.prod(shape, dtype=np.int64))
-    return _random_out(gen(generator).normal(n, dt.np).reshape(shape), dt, device, requires_grad)
+    return _float_draw("normal_kernel_cpu", "normal", size, generator, dtype, device, requires_grad)
 
 
 def rand_like(x, dtype=None, device=None, requires_grad=False, generator=None):

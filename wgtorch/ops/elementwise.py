@@ -15,10 +15,6 @@ _sdt = dtypes.scalar_dtype
 class UnaryBackward(Node):
     """Backward of y = f(x): grad * f'(x), with f' from the table below."""
 
-    def __init__(self, x, y):
-        super().__init__()
-        self.save(x, y)
-
     def backward(self, g):
         x, y = self.saved_tensors
         return self.deriv(x, y, g)
@@ -136,11 +132,6 @@ class RsubBackward1(Node):  # scalar - x
 
 
 class MulBackward0(Node):
-    def __init__(self, a, b):
-        super().__init__()
-        self.save(a, b if isinstance(b, Tensor) else None)
-        self.scalar = None if isinstance(b, Tensor) else b
-
     def backward(self, g):
         a, b = self.saved_tensors
         if b is None:
@@ -149,11 +140,6 @@ class MulBackward0(Node):
 
 
 class DivBackward0(Node):
-    def __init__(self, a, b):
-        super().__init__()
-        self.save(a, b if isinstance(b, Tensor) else None)
-        self.scalar = None if isinstance(b, Tensor) else b
-
     def backward(self, g):
         a, b = self.saved_tensors
         if b is None:
@@ -164,11 +150,6 @@ class DivBackward0(Node):
 
 
 class PowBackward0(Node):  # x ** scalar
-    def __init__(self, a, e):
-        super().__init__()
-        self.save(a)
-        self.e = e
-
     def backward(self, g):
         (a,) = self.saved_tensors
         e = self.e
@@ -178,10 +159,6 @@ class PowBackward0(Node):  # x ** scalar
 
 
 class PowBackward1(Node):  # x ** tensor
-    def __init__(self, a, b, out):
-        super().__init__()
-        self.save(a, b, out)
-
     def backward(self, g):
         a, b, out = self.saved_tensors
         ga = sum_to(g * b * a ** (b - 1), a.shape) if a._rg else None
@@ -194,21 +171,12 @@ class PowBackward1(Node):  # x ** tensor
 
 
 class PowBackward2(Node):  # scalar ** x
-    def __init__(self, base, out):
-        super().__init__()
-        self.save(out)
-        self.base = base
-
     def backward(self, g):
         (out,) = self.saved_tensors
         return g * out * math.log(self.base) if self.base > 0 else g * 0
 
 
 class MaximumBackward0(Node):
-    def __init__(self, a, b):
-        super().__init__()
-        self.save(a, b)
-
     def backward(self, g):
         a, b = self.saved_tensors
         # ties share the gradient equally, as PyTorch does
@@ -226,10 +194,6 @@ class MinimumBackward0(MaximumBackward0):
 
 
 class Atan2Backward0(Node):
-    def __init__(self, a, b):
-        super().__init__()
-        self.save(a, b)
-
     def backward(self, g):
         a, b = self.saved_tensors
         d = a * a + b * b
@@ -351,7 +315,8 @@ def mul(a, b, *, out=None):
         a, b = b, a
     r = binary("mul", a, b)
     if grad_mode.enabled and (a._rg or (isinstance(b, Tensor) and b._rg)):
-        attach(MulBackward0(a, b), (a, b if isinstance(b, Tensor) else None), (r,))
+        bt = b if isinstance(b, Tensor) else None
+        attach(MulBackward0(a, bt, scalar=b), (a, bt), (r,))
     return _out(r, out)
 
 
@@ -367,7 +332,8 @@ def div(a, b, *, rounding_mode=None, out=None):
                          f"'{rounding_mode}'")
     r = binary("div", a, b)
     if grad_mode.enabled and (a._rg or (isinstance(b, Tensor) and b._rg)):
-        attach(DivBackward0(a, b), (a, b if isinstance(b, Tensor) else None), (r,))
+        bt = b if isinstance(b, Tensor) else None
+        attach(DivBackward0(a, bt, scalar=b), (a, bt), (r,))
     return _out(r, out)
 
 
@@ -402,7 +368,7 @@ def pow(a, b):
         dt = _rt(b._dtype, prio(b), _sdt(base), 0)
         r = _make(b._be.binary("pow", b._be.full((), base, dt), b._data, dt), dt, b._be)
         if grad_mode.enabled and b._rg:
-            attach(PowBackward2(base, r), (b,), (r,))
+            attach(PowBackward2(r, base=base), (b,), (r,))
         return r
     r = binary("pow", a, b)
     if grad_mode.enabled:
@@ -410,7 +376,7 @@ def pow(a, b):
             if a._rg or b._rg:
                 attach(PowBackward1(a, b, r), (a, b), (r,))
         elif a._rg:
-            attach(PowBackward0(a, b), (a,), (r,))
+            attach(PowBackward0(a, e=b), (a,), (r,))
     return r
 
 

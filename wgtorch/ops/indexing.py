@@ -235,11 +235,6 @@ def _check_index(fn, x, dim, index, src=None):
 
 
 class GatherBackward0(Node):
-    def __init__(self, shape, dim, index):
-        super().__init__()
-        self.shape, self.dim = shape, dim
-        self.save(index)
-
     def backward(self, g):
         (index,) = self.saved_tensors
         return _scatter(g.new_zeros(self.shape), self.dim, index, g, None, True, checked=True)
@@ -254,7 +249,7 @@ def gather(x, dim, index, sparse_grad=False):
                                         for i, s in enumerate(index.shape)))
     r = _make(x._be.gather(xd, d, _norm_index(index, x.shape[d] if x.ndim else 1)), x._dtype, x._be)
     if grad_mode.enabled and x._rg:
-        attach(GatherBackward0(x.shape, d, index), (x,), (r,))
+        attach(GatherBackward0(index, shape=x.shape, dim=d), (x,), (r,))
     return r
 
 
@@ -344,11 +339,6 @@ def _check_1d_index(fn, index):
 
 
 class IndexSelectBackward0(Node):
-    def __init__(self, shape, dim, index):
-        super().__init__()
-        self.shape, self.dim = shape, dim
-        self.save(index)
-
     def backward(self, g):
         (index,) = self.saved_tensors
         return index_add(g.new_zeros(self.shape), self.dim, index, g)
@@ -362,7 +352,7 @@ def index_select(x, dim, index):
     with grad_mode.no_grad():
         r = getitem(x, (slice(None),) * d + (index.reshape(-1),))
     if grad_mode.enabled and x._rg:
-        attach(IndexSelectBackward0(x.shape, d, index), (x,), (r,))
+        attach(IndexSelectBackward0(index, shape=x.shape, dim=d), (x,), (r,))
     return r
 
 
@@ -415,10 +405,6 @@ def masked_fill(x, mask, value):
 
 
 class MaskedFillBackward0(Node):
-    def __init__(self, mask):
-        super().__init__()
-        self.save(mask)
-
     def backward(self, g):
         (mask,) = self.saved_tensors
         gx = masked_fill(g, mask, 0)

@@ -165,11 +165,6 @@ def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 class VarBackward0(Node):
-    def __init__(self, x, out, dims, keepdim, denom):
-        super().__init__()
-        self.save(x, out)
-        self.dims, self.keepdim, self.denom = dims, keepdim, denom
-
     def backward(self, g):
         x, out = self.saved_tensors
         g = _unsqueeze_dims(g, self.dims, self.keepdim)
@@ -200,7 +195,7 @@ def _var_std(x, dim, correction, keepdim, take_sqrt):
         if take_sqrt:
             r = r.sqrt()
     if grad_mode.enabled and x._rg:
-        attach((StdBackward0 if take_sqrt else VarBackward0)(x, r, dims, keepdim, denom), (x,), (r,))
+        attach((StdBackward0 if take_sqrt else VarBackward0)(x, r, dims=dims, keepdim=keepdim, denom=denom), (x,), (r,))
     return r
 
 
@@ -214,11 +209,6 @@ def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 class AmaxBackward0(Node):
     """Gradient of max/min over dims: shared equally among the tied maxima."""
-
-    def __init__(self, x, out, dims, keepdim):
-        super().__init__()
-        self.save(x, out)
-        self.dims, self.keepdim = dims, keepdim
 
     def backward(self, g):
         x, out = self.saved_tensors
@@ -247,7 +237,7 @@ def _amaxmin(op, x, dim, keepdim, node):
             raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
     r = _reduce(op, x, dim, keepdim, x._dtype, None)
     if grad_mode.enabled and x._rg:
-        attach(node(x, r, dims, keepdim), (x,), (r,))
+        attach(node(x, r, dims=dims, keepdim=keepdim), (x,), (r,))
     return r
 
 
@@ -354,7 +344,7 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
         with grad_mode.no_grad():
             r = (x * x).sum(dims, keepdim=keepdim).sqrt()
         if grad_mode.enabled and x._rg:
-            attach(NormBackward1(x, r, dims, keepdim), (x,), (r,))
+            attach(NormBackward1(x, r, dims=dims, keepdim=keepdim), (x,), (r,))
         return r
     if p == "nuc":
         raise NotImplementedError("nuclear norm is not supported")
@@ -372,11 +362,6 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
 
 class NormBackward1(Node):
     """d|x|/dx = x / |x|, taken as 0 where the norm is 0 (PyTorch's subgradient)."""
-
-    def __init__(self, x, out, dims, keepdim):
-        super().__init__()
-        self.save(x, out)
-        self.dims, self.keepdim = dims, keepdim
 
     def backward(self, g):
         from .elementwise import where
@@ -398,16 +383,11 @@ def logsumexp(x, dim, keepdim=False):
         if not keepdim and dims:
             r = r.squeeze(dims)
     if grad_mode.enabled and x._rg:
-        attach(LogsumexpBackward0(x, r, dims, keepdim), (x,), (r,))
+        attach(LogsumexpBackward0(x, r, dims=dims, keepdim=keepdim), (x,), (r,))
     return r
 
 
 class LogsumexpBackward0(Node):
-    def __init__(self, x, out, dims, keepdim):
-        super().__init__()
-        self.save(x, out)
-        self.dims, self.keepdim = dims, keepdim
-
     def backward(self, g):
         x, out = self.saved_tensors
         return _unsqueeze_dims(g, self.dims, self.keepdim) * (x - _unsqueeze_dims(out, self.dims, self.keepdim)).exp()
@@ -455,22 +435,12 @@ def cumprod(x, dim, *, dtype=None):
 
 
 class SoftmaxBackward0(Node):
-    def __init__(self, out, dim):
-        super().__init__()
-        self.save(out)
-        self.dim = dim
-
     def backward(self, g):
         (y,) = self.saved_tensors
         return y * (g - (g * y).sum(self.dim, keepdim=True))
 
 
 class LogSoftmaxBackward0(Node):
-    def __init__(self, out, dim):
-        super().__init__()
-        self.save(out)
-        self.dim = dim
-
     def backward(self, g):
         (y,) = self.saved_tensors
         return g - y.exp() * g.sum(self.dim, keepdim=True)
@@ -486,7 +456,7 @@ def _softmax(op, node, x, dim, dtype):
     d = wrap_dim(dim, x.ndim)
     r = _make(getattr(x._be, op)(x._data, d if x.ndim else None), x._dtype, x._be)
     if grad_mode.enabled and x._rg:
-        attach(node(r, d), (x,), (r,))
+        attach(node(r, dim=d), (x,), (r,))
     return r
 
 
