@@ -1,12 +1,11 @@
 """Autograd: leaves and graph attributes, backward/grad semantics, higher-order
 gradients, grad modes, custom Functions, PyTorch's autograd errors, and a
 table-driven finite-difference gradcheck of every differentiable op."""
-import math
 import zlib
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
 from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
 import wgtorch

@@ -3,9 +3,7 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 
-import wgtorch
 from wgtorch import backends
 from wgtorch.backends import cpu
 

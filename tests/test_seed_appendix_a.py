@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import wgtorch
 import wgtorch as torch
 import wgtorch.nn.functional as F
 from wgtorch.autograd import grad

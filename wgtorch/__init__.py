@@ -1,4 +1,5 @@
 """wgtorch: PyTorch's shape on NumPy (cpu) and WGSL compute shaders through wgpu."""
+# ruff: noqa: F401  (this module re-exports the public API)
 from . import dtypes as _dt
 from .device import device
 from .dtypes import get_default_dtype, promote_types, set_default_dtype

@@ -23,7 +23,7 @@ class Generator:
         if seed < 0:
             seed += 1 << 64
         if not 0 <= seed < 1 << 64:
-            raise RuntimeError(f"Overflow when unpacking long long")
+            raise RuntimeError("Overflow when unpacking long long")
         self._seed = seed
         self._mt._legacy_seeding(seed & 0xFFFFFFFF)
         self._next_double_normal = None  # Box-Muller's cached second value

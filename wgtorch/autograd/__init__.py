@@ -1,5 +1,5 @@
 """wgtorch.autograd: backward, grad, grad modes and custom Functions."""
-from .. import dtypes
+
 from .engine import run_backward
 from .function import Function, FunctionCtx
 from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
@@ -7,7 +7,7 @@ from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inferen
 from .graph import Node
 
 __all__ = ["backward", "grad", "Function", "FunctionCtx", "no_grad", "enable_grad", "set_grad_enabled",
-           "inference_mode", "is_grad_enabled", "Node"]
+           "inference_mode", "is_grad_enabled", "is_inference_mode_enabled", "Node"]
 
 
 def _seq(x):

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from ..device import CPU as device
+from ..device import CPU as device  # noqa: F401  (the device this backend serves)
 from ..errors import check_int_divisor
 
 ndarray = np.ndarray

@@ -5,7 +5,7 @@ from .. import dtypes
 from ..backends import for_device
 from ..device import device as _device
 from ..random import gen
-from .core import Node, Tensor, _make, attach, check_inplace, grad_mode, inplace
+from .core import Tensor, _make, attach, check_inplace, grad_mode, inplace
 from .shape import ToCopyBackward0, cast, expand
 
 
@@ -73,15 +73,6 @@ def copy_(dst, src, non_blocking=False):
         r = cast(expand(s, dst.shape), dst._dtype).clone()
         return r
     return inplace(dst, outofplace, lambda: dst._be.copy_(dst._data, s._data), (src,))
-
-
-class _FillBackward(Node):
-    def __init__(self, shape):
-        super().__init__()
-        self.shape = shape
-
-    def backward(self, g):
-        return (g.sum(),)
 
 
 def fill_(x, value):

@@ -82,7 +82,7 @@ def _to_numpy(data):
         if k == "O":
             if any(isinstance(v, int) for v in a.reshape(-1).tolist()):
                 _overflow()
-            raise ValueError(f"expected sequence of equal lengths at every dim, got ragged nested sequences")
+            raise ValueError("expected sequence of equal lengths at every dim, got ragged nested sequences")
         raise TypeError(f"new(): invalid data type '{type(a.reshape(-1)[0].item()).__name__}'")
     if isinstance(data, complex):
         raise TypeError("complex numbers are not supported by wgtorch")
@@ -104,7 +104,7 @@ def _plain(data):
     if isinstance(data, Tensor):
         return data.tolist()
     if isinstance(data, str):
-        raise TypeError(f"new(): invalid data type 'str'")
+        raise TypeError("new(): invalid data type 'str'")
     return data
 
 

@@ -4,7 +4,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd import grad_mode
-from .core import Node, Tensor, _make, attach, inplace, operand, sum_to, wrap_dim
+from .core import Node, Tensor, _make, attach, inplace, sum_to, wrap_dim
 from .shape import basic_index, broadcast_tensors_shape, expand
 
 _INT_INDEX = (dtypes.int64, dtypes.int32, dtypes.int16, dtypes.int8, dtypes.uint8)
@@ -226,7 +226,7 @@ def _check_index(fn, x, dim, index, src=None):
     if not isinstance(index, Tensor) or index._dtype is not dtypes.int64:
         raise RuntimeError(f"{fn}(): Expected dtype int64 for index")
     if index.ndim != x.ndim and not (index.ndim <= 1 and x.ndim <= 1):
-        raise RuntimeError(f"Index tensor must have the same number of dimensions as input tensor")
+        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
     for d in range(index.ndim):
         if d != dim and index.shape[d] > x.shape[d]:
             raise RuntimeError(f"Size does not match at dimension {d} expected index {list(index.shape)} to be "

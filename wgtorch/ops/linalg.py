@@ -192,7 +192,7 @@ def einsum(equation, *operands):
         lhs, out = eq, None
     ins = lhs.split(",")
     if len(ins) != len(operands):
-        raise RuntimeError(f"einsum(): more operands were provided than specified in the equation"
+        raise RuntimeError("einsum(): more operands were provided than specified in the equation"
                            if len(operands) > len(ins) else
                            "einsum(): fewer operands were provided than specified in the equation")
     # expand '...' into fresh upper-case letters

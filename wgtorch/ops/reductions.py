@@ -5,7 +5,7 @@ from collections import namedtuple
 from .. import dtypes
 from ..autograd import grad_mode
 from .core import Node, Tensor, _make, attach, normalize_dims, wrap_dim
-from .shape import flip, movedim
+from .shape import flip
 
 
 def _rt(name, fields):
@@ -152,7 +152,7 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
     if not x._dtype.is_floating_point:
-        raise RuntimeError(f"std and var only support floating point and complex dtypes")
+        raise RuntimeError("std and var only support floating point and complex dtypes")
     return _var_std(x, dim, correction, keepdim, False)
 
 

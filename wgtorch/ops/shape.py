@@ -386,7 +386,6 @@ def diagonal(x, offset=0, dim1=0, dim2=1):
 
 def as_strided(x, size, stride, storage_offset=0):
     data = x._be.view_strided(x._data, tuple(size), tuple(stride), storage_offset - x.storage_offset())
-    in_shape = x.shape
 
     def back(g):
         raise RuntimeError("backward of as_strided is not supported")
