@@ -20,11 +20,10 @@ def _parse_to(args, kwargs):
     for a in args:
         if isinstance(a, Tensor):
             dev, dt = a.device, a.dtype
-        elif isinstance(a, (dtypes.dtype, type)) or (a is not None and not isinstance(a, (str, _device, int))
-                                                       and not isinstance(a, bool)):
-            dt = a
-        elif isinstance(a, (str, _device, int)) and not isinstance(a, bool):
+        elif isinstance(a, (str, _device)) or (isinstance(a, int) and not isinstance(a, bool)):
             dev = a
+        elif a is not None:
+            dt = a
     return (None if dev is None else _device(dev)), (None if dt is None else dtypes.to_dtype(dt)), copy
 
 

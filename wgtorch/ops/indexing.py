@@ -247,15 +247,10 @@ def gather(x, dim, index, sparse_grad=False):
     if x.ndim:
         xd = x._be.view_index(xd, tuple(slice(0, s) if i != d else slice(None)
                                         for i, s in enumerate(index.shape)))
-    r = _make(x._be.gather(xd, d, _norm_index(index, x.shape[d] if x.ndim else 1)), x._dtype, x._be)
+    r = _make(x._be.gather(xd, d, index._data), x._dtype, x._be)
     if grad_mode.enabled and x._rg:
         attach(GatherBackward0(index, shape=x.shape, dim=d), (x,), (r,))
     return r
-
-
-def _norm_index(index, size):
-    """Negative indices are errors for gather/scatter in PyTorch; keep data as is."""
-    return index._data
 
 
 class ScatterBackward(Node):

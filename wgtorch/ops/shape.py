@@ -303,10 +303,9 @@ def chunk(x, chunks, dim=0):
         raise RuntimeError("chunk expects `chunks` to be greater than 0, got: " + str(chunks))
     d = wrap_dim(dim, x.ndim)
     size = x.shape[d]
-    step = -(-size // chunks) if size else 0
-    if step == 0:
-        return tuple(narrow(x, d, 0, 0) for _ in range(min(chunks, 1) if size == 0 else 0)) or (x,)
-    return split(x, step, d)
+    if size == 0:  # PyTorch gives `chunks` empty pieces
+        return tuple(narrow(x, d, 0, 0) for _ in range(chunks))
+    return split(x, -(-size // chunks), d)
 
 
 def split(x, split_size_or_sections, dim=0):
