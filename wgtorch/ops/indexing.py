@@ -207,9 +207,11 @@ def index_put(x, key, values, accumulate=False):
 def _index_put_raw(x, key, vd, accumulate):
     try:
         x._be.index_put_(x._data, key, vd, accumulate)
-    except ValueError as e:
-        raise RuntimeError(f"shape mismatch: value tensor cannot be broadcast to indexing result "
-                           f"({e})") from None
+    except ValueError:
+        target = list(x._be.index(x._data, key).shape)
+        vshape = list(getattr(vd, "shape", ()))
+        raise RuntimeError(f"shape mismatch: value tensor of shape {vshape} cannot be broadcast to indexing "
+                           f"result of shape {target}") from None
 
 
 def index_put_(x, key, values, accumulate=False):
