@@ -13,19 +13,21 @@ class Node:
     itself be differentiated."""
     n_out = 1
     user_defined = False  # a custom Function's backward: its gradients may alias user tensors
+    # per-node state, as class defaults: a node sets only what it uses (node creation is on the hot path)
+    next_functions = ()
+    _saved = None
+    _versions = None
+    _freed = False
+    _pre_hooks = None   # {output index: [hook]}
+    _retained = None    # [(output index, weakref to tensor)]
 
     def __init__(self, *saved, **attrs):
         """saved: tensors the backward needs (checked for in-place changes);
         attrs: anything else it needs, set as attributes."""
-        self.next_functions = ()
-        self._saved = None
-        self._versions = None
-        self._freed = False
-        self._pre_hooks = None   # {output index: [hook]}
-        self._retained = None    # [(output index, weakref to tensor)]
         if saved:
             self.save(*saved)
-        self.__dict__.update(attrs)
+        if attrs:
+            self.__dict__.update(attrs)
 
     def name(self):
         return type(self).__name__
@@ -35,12 +37,18 @@ class Node:
 
     # -- saved tensors: checked against in-place changes, freed after backward
     def save(self, *tensors):
+        versions = []
         for t in tensors:
-            if t is not None and t._vc is INFERENCE_VC:
+            if t is None:
+                versions.append(0)
+                continue
+            vc = t._vc
+            if vc is INFERENCE_VC:
                 raise RuntimeError("Inference tensors cannot be saved for backward. To work around you can make a "
                                    "clone to get a normal tensor and use it in autograd.")
+            versions.append(vc[0])
         self._saved = tensors
-        self._versions = tuple(t._vc[0] if t is not None else 0 for t in tensors)
+        self._versions = versions
 
     @property
     def saved_tensors(self):
@@ -116,7 +124,7 @@ def edge(t):
 
 def attach(node, inputs, outputs):
     """Connect node to the inputs' nodes and make it the grad_fn of outputs."""
-    node.next_functions = tuple(edge(t) if t is not None else (None, 0) for t in inputs)
+    node.next_functions = tuple([edge(t) if t is not None else (None, 0) for t in inputs])
     for i, o in enumerate(outputs):
         if o is not None:
             o._grad_fn = node

@@ -290,11 +290,15 @@ def binary_(op, x, y):
         lo, hi = _INT_RANGE[x.dtype.char]
         if not lo <= y <= hi:
             y = _wrap_scalar(y, x.dtype)
-    chk = _CHECKS.get(op)
-    if chk is not None:
-        chk(x, y)
-    with np.errstate(all="ignore"):
-        BINARY[op](x, y, out=x, casting="unsafe")
+    f = BINARY[op]
+    if op in _NOISY:
+        chk = _CHECKS.get(op)
+        if chk is not None:
+            chk(x, y)
+        with np.errstate(all="ignore"):
+            f(x, y, out=x, casting="unsafe")
+    else:
+        f(x, y, out=x, casting="unsafe")
 
 
 def where(cond, x, y, dt):

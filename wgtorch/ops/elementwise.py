@@ -449,8 +449,8 @@ _OUTOFPLACE = {"add": add, "sub": sub, "mul": mul, "div": div, "pow": pow, "rema
 
 
 def binary_(op, a, b, alpha=1):
-    """a = op(a, b) in place: PyTorch's rule that the result dtype must cast to a's."""
-    dt = result_dtype(a, b)
+    """a = op(a, b * alpha) in place: PyTorch's rule that the result dtype must cast to a's."""
+    dt = a._dtype if isinstance(b, Tensor) and b._dtype is a._dtype else result_dtype(a, b)
     if op == "div" and not dt.is_floating_point:
         dt = dtypes.get_default_dtype()
     if dt is not a._dtype and (dt.kind > a._dtype.kind):
@@ -462,17 +462,18 @@ def binary_(op, a, b, alpha=1):
         if a._data.shape != b._data.shape:
             from .shape import broadcast_shape_check
             broadcast_shape_check(a, b)
-    if alpha != 1:
-        b = b * alpha
     fn = _OUTOFPLACE[op]
 
     def direct():
         bd = b._data if isinstance(b, Tensor) else b
+        if alpha != 1:
+            bd = a._be.binary("mul", bd, alpha, dt) if isinstance(b, Tensor) else bd * alpha
         if op in ("floor_divide", "remainder", "pow", "maximum", "minimum"):
             a._be.copy_(a._data, a._be.binary(op, a._data, bd, dt))
         else:
             a._be.binary_(op, a._data, bd)
-    return inplace(a, lambda old: fn(old, b), direct, (b,) if isinstance(b, Tensor) else ())
+    return inplace(a, lambda old: fn(old, b if alpha == 1 else b * alpha), direct,
+                   (b,) if isinstance(b, Tensor) else ())
 
 
 # ---- where and clamp -------------------------------------------------------------------
