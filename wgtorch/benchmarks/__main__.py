@@ -80,7 +80,7 @@ def mlp_step(lib, steps):
                 p.grad = None
         return loss
     step()
-    return _best_of(step, steps, repeat=3)
+    return _best_of(step, steps, repeat=10)
 
 
 def main():
@@ -107,7 +107,7 @@ def main():
               f"{tv * 1e6 if tv else float('nan'):9.2f} {v / tv if tv else float('nan'):14.2f}")
 
     print("\nMLP 784-128-64-10 training step, batch 64, SGD (ms; lower is better)")
-    steps = 2 if args.smoke else 20 if args.quick else 100
+    steps = 2 if args.smoke else 10 if args.quick else 30
     wm = mlp_step(wgtorch, steps)
     line = f"wgtorch cpu {wm * 1e3:8.3f}"
     if torch:
