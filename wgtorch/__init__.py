@@ -35,6 +35,7 @@ from .ops.shape import transpose as swapaxes
 from .ops.shape import cat as concat
 from .ops.shape import cat as concatenate
 from . import nn
+from . import backends, cuda, wgpu  # device modules: nothing touches the GPU until called
 
 # dtypes under PyTorch's names
 float32 = float = _dt.float32

@@ -1,6 +1,6 @@
 """Backends implement one closed primitive set (see backends/cpu.py for the list).
 The wgpu backend is loaded on first use so that ``import wgtorch`` never touches a GPU."""
-from . import cpu
+from . import cpu, mps  # noqa: F401  (torch.backends.mps.is_available())
 
 # The closed primitive set every backend implements (ops compose everything else).
 PRIMITIVES = (
@@ -33,7 +33,11 @@ def for_device(dev):
         if dev.type == "cpu":
             be = cpu
         elif dev.type == "wgpu":
-            raise RuntimeError("the wgpu backend is not available in this build of wgtorch yet")
+            from . import wgpu
+            if dev.index != 0:
+                raise RuntimeError(f"wgpu device index {dev.index} is out of range: wgtorch uses one adapter "
+                                   "(wgpu:0)")
+            be = wgpu.backend(dev.index)
         else:
             raise RuntimeError(f"no backend for device {dev}")
         _by_device[dev] = be

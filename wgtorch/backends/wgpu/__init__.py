@@ -1,0 +1,244 @@
+"""The wgpu backend: the primitive set as WGSL compute kernels run through wgpu.
+
+Work in progress (issue 3): devices, memory, transfers, views, fill and strided
+copies run on the GPU; a primitive not written yet raises NotImplementedError
+naming it, never a wrong answer."""
+import numpy as np
+
+from ...device import device as _device
+from ...shaders_path import read_shader
+from . import context
+from .allocator import Allocator
+from .array import STORAGE, Storage, WgpuArray, contiguous_strides, from_stand_in, stand_in
+from .queue import Queue
+
+_WG = 256          # threads per workgroup of the 1-D kernels
+_RING = 1 << 16    # bytes of the uniform ring
+_I32 = (np.iinfo(np.int32).min, np.iinfo(np.int32).max)
+
+
+class WgpuBackend:
+    name = "wgpu"
+    supports_float64 = False
+
+    def __init__(self, index):
+        self.device = _device("wgpu", index)
+        self._gpu = None
+
+    # ---- lazily created GPU state ---------------------------------------------
+    def _init(self):
+        if self._gpu is None:
+            wgpu = context._wgpu()
+            dev = context.device()
+            usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
+            self.wgpu, self.dev = wgpu, dev
+            self.alloc = Allocator(dev, usage, dev.limits["max-buffer-size"])
+            self.max_binding = dev.limits["max-storage-buffer-binding-size"]
+            self.queue = Queue(dev, wgpu)
+            self.ring = dev.create_buffer(size=_RING, usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST |
+                                      wgpu.BufferUsage.COPY_SRC)
+            self.ring_pos = 0
+            self.ring_align = max(dev.limits["min-uniform-buffer-offset-alignment"], 16)
+            self.pipelines, self.bind_groups = {}, {}
+            self._gpu = True
+        return self
+
+    def __getattr__(self, attr):
+        from .. import PRIMITIVES
+        if attr not in PRIMITIVES:
+            raise AttributeError(attr)
+        raise NotImplementedError(f"'{attr}' is not implemented on the wgpu device yet; move the tensor to the "
+                                  f"cpu with .cpu() for this operation")
+
+    # ---- kernels: pipelines, bind groups, parameters -------------------------------
+    def _pipeline(self, kernel, n_storage):
+        p = self.pipelines.get(kernel)
+        if p is None:
+            w = self.wgpu
+            entries = [{"binding": i, "visibility": w.ShaderStage.COMPUTE,
+                        "buffer": {"type": w.BufferBindingType.storage if i == 0 else
+                                   w.BufferBindingType.read_only_storage}} for i in range(n_storage)]
+            entries.append({"binding": n_storage, "visibility": w.ShaderStage.COMPUTE,
+                            "buffer": {"type": w.BufferBindingType.uniform, "has_dynamic_offset": True}})
+            bgl = self.dev.create_bind_group_layout(entries=entries)
+            layout = self.dev.create_pipeline_layout(bind_group_layouts=[bgl])
+            module = self.dev.create_shader_module(code=read_shader(kernel + ".wgsl"))
+            pipe = self.dev.create_compute_pipeline(layout=layout, compute={"module": module, "entry_point": "main"})
+            p = self.pipelines[kernel] = (pipe, bgl)
+        return p
+
+    def _bind_group(self, kernel, bgl, buffers, param_size):
+        key = (kernel,) + tuple(b.uid for b in buffers)
+        bg = self.bind_groups.get(key)
+        if bg is None:
+            entries = [{"binding": i, "resource": {"buffer": b, "offset": 0, "size": b.size}}
+                       for i, b in enumerate(buffers)]
+            entries.append({"binding": len(buffers), "resource": {"buffer": self.ring, "offset": 0,
+                                                                   "size": param_size}})
+            bg = self.bind_groups[key] = self.dev.create_bind_group(layout=bgl, entries=entries)
+        return bg
+
+    def _params(self, words):
+        """Write parameters into the uniform ring; returns its dynamic offset."""
+        data = np.asarray(words, dtype=np.uint32).tobytes()
+        if self.ring_pos + len(data) > _RING:
+            self.queue.flush()  # pending dispatches still read the ring's older entries
+            self.ring_pos = 0
+        off = self.ring_pos
+        self.dev.queue.write_buffer(self.ring, off, data)
+        self.ring_pos += -(-len(data) // self.ring_align) * self.ring_align
+        return off, len(data)
+
+    def _run(self, kernel, buffers, words, n):
+        """Dispatch `kernel` over n threads (a 2-D grid past 65,535 workgroups)."""
+        if n == 0:
+            return
+        groups = -(-n // _WG)
+        gx, gy = (groups, 1) if groups <= 65535 else (65535, -(-groups // 65535))
+        words = list(words)
+        words[_ROW[kernel]] = gx * _WG
+        off, size = self._params(words)
+        pipe, bgl = self._pipeline(kernel, len(buffers))
+        self.queue.dispatch(pipe, self._bind_group(kernel, bgl, buffers, size), (gx, gy, 1), (off,))
+
+    # ---- creation and transfer ---------------------------------------------------------
+    def _new(self, shape, np_dtype):
+        self._init()
+        n = 1
+        for s in shape:
+            n *= s
+        nbytes = 4 * n
+        if nbytes > self.max_binding:
+            raise RuntimeError(f"wgpu: a tensor of {nbytes} bytes is larger than the device's largest storage "
+                               f"binding ({self.max_binding} bytes)")
+        st = Storage(self.alloc.alloc(nbytes), self.alloc)
+        return WgpuArray(st, shape, contiguous_strides(shape), 0, np.dtype(np_dtype))
+
+    def from_numpy(self, a):
+        sd = STORAGE.get(a.dtype)
+        if sd is None:
+            raise TypeError(f"wgpu does not support {a.dtype} tensors yet; float32, int32, int64 (stored as int32), "
+                            f"int16, int8, uint8 and bool are supported. Use float32 instead of float64.")
+        if a.dtype == np.int64 and a.size and (a.min() < _I32[0] or a.max() > _I32[1]):
+            raise RuntimeError("wgpu stores int64 tensors as int32: a value is outside the int32 range "
+                               f"[{_I32[0]}, {_I32[1]}]")
+        h = self._new(a.shape, a.dtype)
+        if a.size:
+            self.queue.upload(h.storage.buffer, 0, np.ascontiguousarray(a, dtype=sd).tobytes())
+        return h
+
+    def to_numpy(self, h):
+        """A host copy of the handle's values (its logical dtype)."""
+        sd = STORAGE[h.dtype]
+        if h.size == 0:
+            return np.empty(h.shape, h.dtype)
+        # the span of words the view touches
+        lo = h.offset + sum(min(0, (s - 1) * st) for s, st in zip(h.shape, h.strides))
+        hi = h.offset + sum(max(0, (s - 1) * st) for s, st in zip(h.shape, h.strides))
+        raw = self.queue.read(h.storage.buffer, 4 * lo, 4 * (hi - lo + 1)).view(sd)
+        view = np.lib.stride_tricks.as_strided(raw[h.offset - lo:], h.shape, [4 * s for s in h.strides])
+        return view.astype(h.dtype)
+
+    def empty(self, shape, dt):
+        return self._new(tuple(shape), self._logical(dt))
+
+    def full(self, shape, value, dt):
+        h = self._new(tuple(shape), self._logical(dt))
+        self.fill_(h, value)
+        return h
+
+    def _logical(self, dt):
+        if dt.np not in STORAGE:
+            raise TypeError(f"wgpu does not support {dt} tensors yet (MPS-like: no float64; use float32)")
+        return dt.np
+
+    # ---- views: metadata only ---------------------------------------------------------------
+    def view_reshape(self, h, shape):
+        v = stand_in(h).view()
+        try:
+            v.shape = shape
+        except AttributeError:
+            return None
+        return from_stand_in(h, v)
+
+    def view_permute(self, h, dims):
+        return from_stand_in(h, stand_in(h).transpose(dims))
+
+    def view_expand(self, h, shape):
+        return from_stand_in(h, np.broadcast_to(stand_in(h), shape))
+
+    def view_index(self, h, key):
+        r = stand_in(h)[key]
+        return from_stand_in(h, r if isinstance(r, np.ndarray) else stand_in(h)[key + (Ellipsis,)])
+
+    def view_strided(self, h, shape, strides, offset):
+        return WgpuArray(h.storage, shape, strides, h.offset + offset, h.dtype)
+
+    def strides(self, h):
+        return contiguous_strides(h.shape) if h.size == 0 else h.strides
+
+    def is_contiguous(self, h):
+        return all(st == c for s, st, c in zip(h.shape, h.strides, contiguous_strides(h.shape)) if s != 1)
+
+    def storage_offset(self, h):
+        return h.offset
+
+    def data_ptr(self, h):
+        return (h.storage.buffer.uid << 32) + 4 * h.offset
+
+    # ---- copies and fills ----------------------------------------------------------------------
+    def fill_(self, h, value):
+        sd = STORAGE[h.dtype]
+        bits = int(np.array(value).astype(h.dtype).astype(sd).view(np.uint32))
+        if self.is_contiguous(h):
+            self._run("fill", [h.storage.buffer], [h.offset, h.size, bits, 0], h.size)
+        else:
+            self.copy_(h, self.full((), value, _Dt(h.dtype)))
+
+    def copy_(self, dst, src):
+        if not isinstance(src, WgpuArray):
+            return self.fill_(dst, src)
+        if STORAGE[src.dtype] != STORAGE[dst.dtype]:
+            raise NotImplementedError("casting copies are not implemented on the wgpu device yet")
+        src = self.view_expand(src, dst.shape) if src.shape != dst.shape else src
+        nd = len(dst.shape)
+        if nd > 8:
+            raise RuntimeError("wgpu copies support at most 8 dimensions")
+        pad = [0] * (8 - nd)
+        words = [nd, dst.size, dst.offset, src.offset, 0, 0, 0, 0] + list(dst.shape) + pad + \
+            [s & 0xFFFFFFFF for s in dst.strides] + pad + [s & 0xFFFFFFFF for s in src.strides] + pad
+        self._run("copy_strided", [dst.storage.buffer, src.storage.buffer], words, dst.size)
+
+    def contiguous(self, h):
+        out = self._new(h.shape, h.dtype)
+        self.copy_(out, h)
+        return out
+
+    clone = contiguous
+
+    # ---- sync ----------------------------------------------------------------------------------
+    def synchronize(self):
+        if self._gpu is not None:
+            self.queue.flush()
+            self.queue.read(self.ring, 0, 4)  # a tiny read-back waits for all submitted work
+
+
+# which parameter word holds the grid's row width, per kernel
+_ROW = {"fill": 3, "copy_strided": 4}
+
+
+class _Dt:
+    """The minimal dtype object full() needs when called from inside the backend."""
+
+    def __init__(self, np_dtype):
+        self.np = np.dtype(np_dtype)
+
+
+_backends = {}
+
+
+def backend(index=0):
+    b = _backends.get(index)
+    if b is None:
+        b = _backends[index] = WgpuBackend(index)
+    return b

@@ -1,0 +1,61 @@
+"""A caching allocator, like torch.cuda's: freed buffers go back to a pool keyed
+by a size bucket and are reused; stats report what tensors hold (allocated)
+and what the pool holds from the device (reserved)."""
+import os
+
+from ...errors import OutOfMemoryError
+
+_MIN = 256
+_LARGE = 1 << 20
+
+
+def bucket(nbytes):
+    """Small sizes round up to a power of two, large ones to a whole MiB."""
+    n = max(int(nbytes), _MIN)
+    if n <= _LARGE:
+        return 1 << (n - 1).bit_length()
+    return -(-n // _LARGE) * _LARGE
+
+
+class Allocator:
+    def __init__(self, device, usage, max_buffer, limit=None):
+        self.device, self.usage, self.max_buffer = device, usage, max_buffer
+        self.pool = {}          # bucket size -> [GPUBuffer]
+        self.allocated = 0      # bytes held by live tensors
+        self.reserved = 0       # bytes held from the device (live + pooled)
+        self.peak = 0
+        env = os.environ.get("WGTORCH_WGPU_MEMORY_LIMIT")  # bytes, for the memory cap
+        self.limit = limit if limit is not None else (int(env) if env else None)
+
+    def alloc(self, nbytes):
+        size = bucket(nbytes)
+        if size > self.max_buffer:
+            raise OutOfMemoryError(f"wgpu: cannot allocate a buffer of {nbytes} bytes: the device's largest "
+                                   f"buffer is {self.max_buffer} bytes")
+        free = self.pool.get(size)
+        if free:
+            buf = free.pop()
+        else:
+            if self.limit is not None and self.reserved + size > self.limit:
+                self.empty_cache()
+                if self.reserved + size > self.limit:
+                    raise OutOfMemoryError(
+                        f"wgpu out of memory: tried to allocate {size} bytes with {self.allocated} bytes "
+                        f"allocated and a limit of {self.limit} bytes (set_per_process_memory_fraction or "
+                        f"WGTORCH_WGPU_MEMORY_LIMIT)")
+            buf = self.device.create_buffer(size=size, usage=self.usage)
+            self.reserved += size
+        self.allocated += size
+        self.peak = max(self.peak, self.allocated)
+        return buf
+
+    def free(self, buf):
+        self.allocated -= buf.size
+        self.pool.setdefault(buf.size, []).append(buf)
+
+    def empty_cache(self):
+        for bufs in self.pool.values():
+            for b in bufs:
+                self.reserved -= b.size
+                b.destroy()
+        self.pool.clear()

@@ -1,0 +1,106 @@
+"""wgtorch.wgpu: the WebGPU device from Python (availability, properties, memory).
+
+Nothing here touches the GPU until a function is called."""
+import os
+
+from .backends.wgpu import context
+
+
+def is_available():
+    """True when wgtorch has a WebGPU adapter to run on."""
+    return context.adapter() is not None
+
+
+def device_count():
+    return 1 if is_available() else 0
+
+
+def current_device():
+    return 0
+
+
+def set_device(index):
+    if int(index) != 0:
+        raise RuntimeError(f"wgpu device index {index} is out of range: wgtorch uses one adapter (wgpu:0)")
+
+
+def set_adapter(name):
+    """Use the adapter whose name or backend contains `name` (before first use)."""
+    context.set_adapter(name)
+
+
+def get_device_name(device=None):
+    return _adapter().info.get("device", "")
+
+
+def get_device_properties(device=None):
+    a = _adapter()
+    info = a.info
+    return {
+        "name": info.get("device", ""),
+        "backend": info.get("backend_type", ""),
+        "adapter_type": info.get("adapter_type", ""),
+        "vendor": info.get("vendor", ""),
+        "vendor_id": info.get("vendor_id", 0),
+        "description": info.get("description", ""),
+        "software": context.is_software(info),
+        "features": sorted(a.features),
+        "limits": dict(a.limits),
+    }
+
+
+def is_software():
+    return context.is_software(_adapter().info)
+
+
+def synchronize(device=None):
+    from .backends.wgpu import _backends
+    for b in _backends.values():
+        b.synchronize()
+
+
+def _adapter():
+    a = context.adapter()
+    if a is None:
+        raise RuntimeError(context.no_adapter_message())
+    return a
+
+
+def _alloc():
+    from .backends.wgpu import backend
+    return backend(0)._init().alloc
+
+
+def memory_allocated(device=None):
+    return _alloc().allocated if is_available() else 0
+
+
+def max_memory_allocated(device=None):
+    return _alloc().peak if is_available() else 0
+
+
+def memory_reserved(device=None):
+    return _alloc().reserved if is_available() else 0
+
+
+def reset_peak_memory_stats(device=None):
+    a = _alloc()
+    a.peak = a.allocated
+
+
+def empty_cache():
+    if is_available():
+        from .backends.wgpu import backend
+        b = backend(0)._init()
+        b.queue.flush()
+        b.bind_groups.clear()  # bind groups must not outlive the buffers they name
+        b.alloc.empty_cache()
+
+
+def set_per_process_memory_fraction(fraction, device=None):
+    """Cap what the allocator takes: a fraction of the largest buffer times... of the
+    adapter's max-buffer-size budget (WebGPU cannot report free device memory)."""
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"Invalid fraction value: {fraction}. Allowed range: 0~1")
+    total = int(os.environ.get("WGTORCH_WGPU_MEMORY_TOTAL", 8 << 30))
+    _alloc().limit = int(total * fraction)
