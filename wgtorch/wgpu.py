@@ -98,8 +98,10 @@ def empty_cache():
 
 
 def set_per_process_memory_fraction(fraction, device=None):
-    """Cap what the allocator takes: a fraction of the largest buffer times... of the
-    adapter's max-buffer-size budget (WebGPU cannot report free device memory)."""
+    """Cap what the allocator takes at `fraction` of the device's memory. WebGPU
+    cannot report device memory, so that is WGTORCH_WGPU_MEMORY_TOTAL bytes
+    (default 8 GiB); past the cap the allocator frees its cache, then raises
+    OutOfMemoryError."""
     if not 0 <= fraction <= 1:
         raise ValueError(f"Invalid fraction value: {fraction}. Allowed range: 0~1")
     total = int(os.environ.get("WGTORCH_WGPU_MEMORY_TOTAL", 8 << 30))
