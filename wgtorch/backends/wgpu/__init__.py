@@ -3,6 +3,8 @@
 Work in progress (issue 3): devices, memory, transfers, views, fill and strided
 copies run on the GPU; a primitive not written yet raises NotImplementedError
 naming it, never a wrong answer."""
+import re
+
 import numpy as np
 
 from ...device import device as _device
@@ -10,6 +12,8 @@ from ...shaders_path import read_shader
 from . import context
 from .allocator import Allocator
 from .array import STORAGE, Storage, WgpuArray, contiguous_strides, from_stand_in, stand_in
+from .kernels import (BINARY, BOOL_RESULT, PRED, UNARY, WGSL_T, elementwise_source, expr_for, kind,
+                      scalar_bits)
 from .queue import Queue
 
 _WG = 256          # threads per workgroup of the 1-D kernels
@@ -51,7 +55,9 @@ class WgpuBackend:
                                   f"cpu with .cpu() for this operation")
 
     # ---- kernels: pipelines, bind groups, parameters -------------------------------
-    def _pipeline(self, kernel, n_storage):
+    def _pipeline(self, kernel, n_storage, source=None):
+        """A compute pipeline with n_storage storage buffers (the first written) and
+        the uniform parameters after them; cached by kernel key."""
         p = self.pipelines.get(kernel)
         if p is None:
             w = self.wgpu
@@ -62,7 +68,8 @@ class WgpuBackend:
                             "buffer": {"type": w.BufferBindingType.uniform, "has_dynamic_offset": True}})
             bgl = self.dev.create_bind_group_layout(entries=entries)
             layout = self.dev.create_pipeline_layout(bind_group_layouts=[bgl])
-            module = self.dev.create_shader_module(code=read_shader(kernel + ".wgsl"))
+            module = self.dev.create_shader_module(code=source if source is not None else
+                                                   read_shader(kernel + ".wgsl"))
             pipe = self.dev.create_compute_pipeline(layout=layout, compute={"module": module, "entry_point": "main"})
             p = self.pipelines[kernel] = (pipe, bgl)
         return p
@@ -89,16 +96,16 @@ class WgpuBackend:
         self.ring_pos += -(-len(data) // self.ring_align) * self.ring_align
         return off, len(data)
 
-    def _run(self, kernel, buffers, words, n):
+    def _run(self, kernel, buffers, words, n, source=None, row_word=None):
         """Dispatch `kernel` over n threads (a 2-D grid past 65,535 workgroups)."""
         if n == 0:
             return
         groups = -(-n // _WG)
         gx, gy = (groups, 1) if groups <= 65535 else (65535, -(-groups // 65535))
         words = list(words)
-        words[_ROW[kernel]] = gx * _WG
+        words[_ROW[kernel] if row_word is None else row_word] = gx * _WG
         off, size = self._params(words)
-        pipe, bgl = self._pipeline(kernel, len(buffers))
+        pipe, bgl = self._pipeline(kernel, len(buffers), source)
         self.queue.dispatch(pipe, self._bind_group(kernel, bgl, buffers, size), (gx, gy, 1), (off,))
 
     # ---- creation and transfer ---------------------------------------------------------
@@ -198,8 +205,8 @@ class WgpuBackend:
     def copy_(self, dst, src):
         if not isinstance(src, WgpuArray):
             return self.fill_(dst, src)
-        if STORAGE[src.dtype] != STORAGE[dst.dtype]:
-            raise NotImplementedError("casting copies are not implemented on the wgpu device yet")
+        if src.dtype != dst.dtype:
+            src = self.cast(src, _Dt(dst.dtype))
         src = self.view_expand(src, dst.shape) if src.shape != dst.shape else src
         nd = len(dst.shape)
         if nd > 8:
@@ -215,6 +222,80 @@ class WgpuBackend:
         return out
 
     clone = contiguous
+
+    # ---- elementwise -------------------------------------------------------------------------
+    def _ew(self, expr, args, result_k, out_dtype):
+        """One elementwise dispatch. args: (value, kind) pairs, a value being a
+        handle (broadcast to the output's shape) or a Python scalar; expr names
+        them a, b, c in order."""
+        handles = [v for v, _ in args if isinstance(v, WgpuArray)]
+        shape = np.broadcast_shapes(*(h.shape for h in handles))
+        if len(shape) > 8:
+            raise RuntimeError("wgpu elementwise ops support at most 8 dimensions")
+        names, loads, scal, ins = {}, [], [], []
+        for pos, (v, k) in enumerate(args):
+            letter = "abc"[pos]
+            if isinstance(v, WgpuArray):
+                names[letter] = f"v{len(ins)}"
+                ins.append((self.view_expand(v, shape) if v.shape != shape else v, k))
+            else:
+                names[letter] = f"s{len(scal)}"
+                scal.append((v, k))
+        body = re.sub(r"\b[abc]\b", lambda m: names[m.group(0)], expr)
+        in_types = tuple(WGSL_T[STORAGE[h.dtype]] for h, _ in ins)
+        out = self._new(shape, out_dtype)
+        out_t = WGSL_T[STORAGE[out.dtype]]
+        key = ("ew", body, in_types, tuple(k for _, k in ins), tuple(k for _, k in scal), result_k, out_t)
+        source = None if key in self.pipelines else elementwise_source(
+            in_types, [k for _, k in ins], [k for _, k in scal], body, result_k, out_t)
+        nd = len(shape)
+        pad = [0] * (8 - nd)
+        words = [out.size, nd, 0, 0]
+        words += [scalar_bits(v, k) for v, k in scal] + [0] * (4 - len(scal))
+        words += [h.offset & 0xFFFFFFFF for h, _ in ins] + [0] * (4 - len(ins))
+        words += list(shape) + pad
+        for j in range(3):
+            st = ins[j][0].strides if j < len(ins) else (0,) * nd
+            words += [s & 0xFFFFFFFF for s in st] + pad
+        self._run(key, [out.storage.buffer] + [h.storage.buffer for h, _ in ins], words, out.size,
+                  source=source, row_word=2)
+        return out
+
+    def unary(self, op, x, dt):
+        k = kind(dt.np)
+        return self._ew(expr_for(UNARY, op, k), [(x, k)], k, dt.np)
+
+    def unary_pred(self, op, x):
+        k = kind(x.dtype)
+        return self._ew(expr_for(PRED, op, k), [(x, k)], "b", np.bool_)
+
+    def binary(self, op, x, y, dt):
+        k = kind(dt.np)
+        boolean = op in BOOL_RESULT
+        return self._ew(expr_for(BINARY, op, k), [(x, k), (y, k)], "b" if boolean else k,
+                        np.bool_ if boolean else dt.np)
+
+    def binary_(self, op, x, y):
+        self.copy_(x, self.binary(op, x, y, _Dt(x.dtype)))
+
+    def where(self, cond, x, y, dt):
+        k = kind(dt.np)
+        return self._ew("select(c, b, a)", [(cond, "b"), (x, k), (y, k)], k, dt.np)
+
+    def clamp(self, x, lo, hi, dt):
+        k = kind(dt.np)
+        args, e = [(x, k)], "a"
+        for bound, fn in ((lo, "max"), (hi, "min")):
+            if bound is not None:
+                args.append((bound, k))
+                e = f"{fn}({e}, {'bc'[len(args) - 2]})"
+        if k == "f":
+            e = f"select({e}, a, is_nan(a))"  # NaN stays NaN
+        return self._ew(e, args, k, dt.np)
+
+    def cast(self, h, dt):
+        k = kind(self._logical(dt))
+        return self._ew("a", [(h, k)], k, dt.np)
 
     # ---- sync ----------------------------------------------------------------------------------
     def synchronize(self):

@@ -1,0 +1,44 @@
+// out[i] = EXPR(a, b, c) for up to three strided inputs broadcast to the
+// output's shape (a stride of 0 repeats a value). The output is contiguous.
+// Specialised by kernels.py: the output type, input bindings, loads and expression.
+struct Params {
+    n: u32, ndim: u32, row: u32, out_offset: u32,
+    scalars: vec4<u32>,           // Python scalars, as 32-bit patterns
+    offsets: vec4<i32>,           // element offsets of the inputs
+    shape: array<vec4<u32>, 2>,
+    strides: array<vec4<i32>, 6>, // inputs' strides: input k uses strides[2k], strides[2k+1]
+}
+
+@group(0) @binding(0) var<storage, read_write> out: array<$OUT_T>;
+$IN_DECLS
+@group(0) @binding($PARAM_BINDING) var<uniform> p: Params;
+
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn nan() -> f32 {
+    return bitcast<f32>(0x7fc00000u);
+}
+
+$HELPERS
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.y * p.row + gid.x;
+    if (i >= p.n) {
+        return;
+    }
+    var rem = i;
+    var o = p.offsets;
+    for (var k = i32(p.ndim) - 1; k >= 0; k--) {
+        let size = p.shape[k / 4][k % 4];
+        let idx = i32(rem % size);
+        rem = rem / size;
+        o.x += idx * p.strides[k / 4][k % 4];
+        o.y += idx * p.strides[2 + k / 4][k % 4];
+        o.z += idx * p.strides[4 + k / 4][k % 4];
+    }
+$LOADS
+    out[p.out_offset + i] = $EXPR;
+}

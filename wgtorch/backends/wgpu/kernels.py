@@ -1,0 +1,190 @@
+"""WGSL for the elementwise primitives: one skeleton (shaders/elementwise.wgsl)
+specialised by dtype and by a one-line expression per op. A new elementwise op
+is one entry in UNARY or BINARY below (its NumPy twin lives in backends/cpu.py).
+
+Expressions see the inputs as a, b, c and Python scalars as s0..s3, already in
+the computation type: f32 (floats), i32 (integers) or bool."""
+from string import Template
+
+import numpy as np
+
+from ...shaders_path import read_shader
+
+# storage type of each logical NumPy dtype (see array.STORAGE) and its kind
+WGSL_T = {np.dtype(np.float32): "f32", np.dtype(np.int32): "i32", np.dtype(np.uint32): "u32"}
+
+
+def kind(np_dtype):
+    """Computation kind of a logical dtype: 'f', 'i' or 'b'."""
+    k = np.dtype(np_dtype).kind
+    return "f" if k == "f" else "b" if k == "b" else "i"
+
+
+_CT = {"f": "f32", "i": "i32", "b": "bool"}
+
+# -- unary: {op: {kind: expression}}; "*" applies to every kind -----------------------
+_FLOAT_ONLY = {
+    "exp": "exp(a)", "exp2": "exp2(a)", "log": "log(a)", "log2": "log2(a)", "log10": "log(a) * 0.4342944819",
+    "log1p": "log1p_(a)", "expm1": "expm1_(a)", "sqrt": "sqrt(a)", "rsqrt": "inverseSqrt(a)",
+    "sin": "sin(a)", "cos": "cos(a)", "tan": "tan(a)", "tanh": "tanh_(a)", "asin": "asin(a)",
+    "acos": "acos(a)", "atan": "atan(a)", "sinh": "sinh(a)", "cosh": "cosh(a)",
+    "sigmoid": "1.0 / (1.0 + exp(-a))", "erf": "erf_(a)", "reciprocal": "1.0 / a",
+    "floor": "floor(a)", "ceil": "ceil(a)", "round": "round(a)", "trunc": "trunc(a)",
+}
+UNARY = {op: {"f": e} for op, e in _FLOAT_ONLY.items()}
+UNARY.update({
+    "neg": {"f": "-a", "i": "-a"},
+    "abs": {"f": "abs(a)", "i": "abs(a)", "b": "a"},
+    "relu": {"f": "select(a, 0.0, a < 0.0)", "i": "max(a, 0)"},  # keeps NaN, as PyTorch
+    "sign": {"f": "select(sign(a), 0.0, is_nan(a))", "i": "sign(a)", "b": "a"},
+    "square": {"f": "a * a", "i": "a * a"},
+    "bitwise_not": {"i": "~a", "b": "!a"},
+})
+# predicates: bool results from any input kind
+PRED = {
+    "isnan": {"f": "is_nan(a)", "i": "false", "b": "false"},
+    "isinf": {"f": "(bitcast<u32>(a) & 0x7fffffffu) == 0x7f800000u", "i": "false", "b": "false"},
+    "isfinite": {"f": "(bitcast<u32>(a) & 0x7f800000u) != 0x7f800000u", "i": "true", "b": "true"},
+    "logical_not": {"f": "a == 0.0", "i": "a == 0", "b": "!a"},
+}
+
+# -- binary ------------------------------------------------------------------------------------
+BINARY = {
+    "add": {"f": "a + b", "i": "a + b", "b": "a || b"},
+    "sub": {"f": "a - b", "i": "a - b"},
+    "mul": {"f": "a * b", "i": "a * b", "b": "a && b"},
+    "div": {"f": "a / b"},
+    "trunc_divide": {"f": "trunc(a / b)", "i": "a / b"},
+    # Python's floor rules; an integer divisor of 0 gives a (WGSL's rule) on wgpu, documented
+    "floor_divide": {"f": "floor(a / b)", "i": "floordiv_(a, b)"},
+    "remainder": {"f": "a - b * floor(a / b)", "i": "floormod_(a, b)"},
+    "fmod": {"f": "a - b * trunc(a / b)", "i": "a % b"},
+    "pow": {"f": "pow_(a, b)", "i": "ipow_(a, b)"},
+    "maximum": {"f": "select(max(a, b), nan(), is_nan(a) || is_nan(b))", "i": "max(a, b)", "b": "a || b"},
+    "minimum": {"f": "select(min(a, b), nan(), is_nan(a) || is_nan(b))", "i": "min(a, b)", "b": "a && b"},
+    "atan2": {"f": "atan2(a, b)"},
+    "bitwise_and": {"i": "a & b", "b": "a && b"},
+    "bitwise_or": {"i": "a | b", "b": "a || b"},
+    "bitwise_xor": {"i": "a ^ b", "b": "a != b"},
+    "eq": {"*": "a == b"}, "ne": {"*": "a != b"}, "lt": {"*": "a < b"}, "le": {"*": "a <= b"},
+    "gt": {"*": "a > b"}, "ge": {"*": "a >= b"},
+    "logical_and": {"b": "a && b"}, "logical_or": {"b": "a || b"}, "logical_xor": {"b": "a != b"},
+}
+BOOL_RESULT = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"}
+
+HELPERS = """
+fn log1p_(x: f32) -> f32 {
+    let u = 1.0 + x;
+    return select(log(u) * (x / (u - 1.0)), x, u == 1.0);
+}
+fn expm1_(x: f32) -> f32 {
+    let u = exp(x);
+    if (u == 1.0) { return x; }
+    let um1 = u - 1.0;
+    if (um1 == -1.0) { return -1.0; }
+    return um1 * x / log(u);
+}
+fn tanh_(x: f32) -> f32 {
+    // tanh overflows to NaN for large |x| on some drivers: clamp first
+    let y = clamp(x, -15.0, 15.0);
+    let e = exp(2.0 * y);
+    return (e - 1.0) / (e + 1.0);
+}
+fn erf_(x: f32) -> f32 {
+    let a = abs(x);
+    if (a < 0.5) {
+        let a2 = a * a;
+        let s = a * (1.1283791671 + a2 * (-0.3761263890 + a2 * (0.1128379167 + a2 * (-0.0268661706
+                + a2 * (0.0052239776 + a2 * -0.0008548327)))));
+        return select(s, -s, x < 0.0);
+    }
+    let t = 1.0 / (1.0 + 0.5 * a);
+    let poly = t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807
+               + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+    let r = 1.0 - t * exp(-a * a - 1.26551223 + poly);
+    return select(r, -r, x < 0.0);
+}
+fn pow_(a: f32, b: f32) -> f32 {
+    // WGSL's pow is undefined for a < 0: use |a| and the sign of an odd integer power
+    if (b == 0.0) { return 1.0; }
+    let r = pow(abs(a), b);
+    if (a >= 0.0 || is_nan(a)) { return r; }
+    if (trunc(b) != b) { return nan(); }
+    return select(r, -r, abs(b % 2.0) == 1.0);
+}
+fn ipow_(a: i32, b: i32) -> i32 {
+    var r = 1;
+    var base = a;
+    var e = b;
+    loop {
+        if (e <= 0) { break; }
+        if ((e & 1) == 1) { r = r * base; }
+        base = base * base;
+        e = e >> 1u;
+    }
+    return r;
+}
+fn floordiv_(a: i32, b: i32) -> i32 {
+    let q = a / b;
+    return select(q, q - 1, b != 0 && (a % b != 0) && ((a < 0) != (b < 0)));
+}
+fn floormod_(a: i32, b: i32) -> i32 {
+    let r = a % b;
+    return select(r, r + b, b != 0 && r != 0 && ((r < 0) != (b < 0)));
+}
+"""
+
+
+def expr_for(table, op, k):
+    entry = table.get(op)
+    if entry is None:
+        raise NotImplementedError(f"'{op}' is not implemented on the wgpu device yet")
+    e = entry.get(k, entry.get("*"))
+    if e is None:
+        raise RuntimeError(f'"{op}" not implemented for the {_CT[k]} dtype on wgpu')
+    return e
+
+
+def convert(value, from_t, to_k):
+    """WGSL that turns a value of storage type from_t into computation kind to_k."""
+    to_t = _CT[to_k]
+    if to_k == "b":
+        return f"({value} != {'0.0' if from_t == 'f32' else '0' + ('u' if from_t == 'u32' else '')})"
+    if from_t == to_t:
+        return value
+    return f"{to_t}({value})"
+
+
+def store(expr, result_k, out_t):
+    """WGSL that turns a result of kind result_k into the output storage type."""
+    if result_k == "b":
+        return f"select(0u, 1u, {expr})" if out_t == "u32" else f"select({out_t}(0), {out_t}(1), {expr})"
+    if _CT[result_k] == out_t:
+        return expr
+    return f"{out_t}({expr})"
+
+
+def scalar_load(i, k):
+    src = f"p.scalars[{i}]"
+    return {"f": f"bitcast<f32>({src})", "i": f"bitcast<i32>({src})", "b": f"({src} != 0u)"}[k]
+
+
+def elementwise_source(in_types, in_kinds, scalar_kinds, expr, result_k, out_t):
+    """The WGSL of one specialised elementwise kernel: inputs v0.., scalars s0.."""
+    decls = "\n".join(f"@group(0) @binding({i + 1}) var<storage, read> in{i}: array<{t}>;"
+                      for i, t in enumerate(in_types))
+    loads = "\n".join(f"    let v{i} = {convert(f'in{i}[o.{c}]', t, k)};"
+                      for i, (t, k, c) in enumerate(zip(in_types, in_kinds, "xyz")))
+    loads += "".join(f"\n    let s{j} = {scalar_load(j, k)};" for j, k in enumerate(scalar_kinds))
+    return Template(read_shader("elementwise.wgsl")).substitute(
+        OUT_T=out_t, IN_DECLS=decls, PARAM_BINDING=len(in_types) + 1, HELPERS=HELPERS, LOADS=loads,
+        EXPR=store(expr, result_k, out_t))
+
+
+def scalar_bits(value, k):
+    """A Python scalar as the 32-bit pattern of its computation kind."""
+    if k == "f":
+        return int(np.array(value, np.float32).view(np.uint32))
+    if k == "b":
+        return int(bool(value))
+    return int(np.array(int(value), np.int64).astype(np.int32).view(np.uint32))
