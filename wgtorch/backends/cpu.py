@@ -115,7 +115,7 @@ def data_ptr(h):
 
 # ---- copies and casts ---------------------------------------------------------
 def contiguous(h):
-    return np.ascontiguousarray(h)
+    return np.array(h, order="C")  # (ascontiguousarray would turn 0-d into 1-d)
 
 
 def clone(h):

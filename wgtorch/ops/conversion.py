@@ -46,7 +46,7 @@ def to_device(x, dev):
     if x._dtype is dtypes.float64 and getattr(be, "supports_float64", True) is False:
         raise TypeError("Cannot convert a float64 tensor to the wgpu device: the device has no float64 support. "
                         "Please use float32 instead.")
-    r = _make(be.from_numpy(np.ascontiguousarray(x._host())), x._dtype, be)
+    r = _make(be.from_numpy(np.array(x._host(), order="C")), x._dtype, be)  # a copy, 0-d kept
     if grad_mode.enabled and x._rg:
         attach(ToCopyBackward0(x._dtype, x.device), (x,), (r,))
     return r
@@ -90,7 +90,7 @@ def zero_(x):
 
 def _random_fill(x, arr):
     check_inplace(x)
-    x._be.copy_(x._data, x._be.from_numpy(np.ascontiguousarray(arr.reshape(x.shape))))
+    x._be.copy_(x._data, x._be.from_numpy(np.array(arr.reshape(x.shape), order="C")))
     x._vc[0] += 1
     return x
 

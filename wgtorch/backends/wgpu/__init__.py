@@ -12,8 +12,8 @@ from ...shaders_path import read_shader
 from . import context
 from .allocator import Allocator
 from .array import STORAGE, Storage, WgpuArray, contiguous_strides, from_stand_in, stand_in
-from .kernels import (BINARY, BOOL_RESULT, PRED, UNARY, WGSL_T, elementwise_source, expr_for, kind,
-                      scalar_bits)
+from .kernels import (BINARY, BOOL_RESULT, PRED, REDUCE, UNARY, WGSL_T, elementwise_source, expr_for, kind,
+                      reduce_source, scalar_bits)
 from .queue import Queue
 
 _WG = 256          # threads per workgroup of the 1-D kernels
@@ -296,6 +296,49 @@ class WgpuBackend:
     def cast(self, h, dt):
         k = kind(self._logical(dt))
         return self._ew("a", [(h, k)], k, dt.np)
+
+    # ---- reductions ----------------------------------------------------------------------------
+    def _rows(self, h, dims):
+        """h with the dims in `dims` moved last, as a contiguous [rows, n] layout:
+        returns (handle, rows, n, kept shape)."""
+        keep = [d for d in range(h.ndim) if d not in dims]
+        v = self.view_permute(h, keep + list(dims))
+        if not self.is_contiguous(v):
+            v = self.contiguous(v)
+        kept = tuple(h.shape[d] for d in keep)
+        rows = 1
+        for s in kept:
+            rows *= s
+        return v, rows, (v.size // rows if rows else 0), kept
+
+    def _row_dispatch(self, key, source, buffers, words, rows):
+        """One workgroup per row (a 2-D grid past 65,535 rows)."""
+        if rows == 0:
+            return
+        gx, gy = (rows, 1) if rows <= 65535 else (65535, -(-rows // 65535))
+        words = list(words)
+        words[3] = gx
+        off, size = self._params(words)
+        pipe, bgl = self._pipeline(key, len(buffers), source)
+        self.queue.dispatch(pipe, self._bind_group(key, bgl, buffers, size), (gx, gy, 1), (off,))
+
+    def reduce(self, op, x, dims, keepdim, dt):
+        k = kind(dt.np)
+        if op not in REDUCE or k not in REDUCE[op]:
+            raise NotImplementedError(f"'{op}' over {dt} is not implemented on the wgpu device yet")
+        v, rows, n, kept = self._rows(x, tuple(dims))
+        out = self._new(kept, dt.np)
+        in_t, out_t = WGSL_T[STORAGE[v.dtype]], WGSL_T[STORAGE[out.dtype]]
+        key = ("reduce", op, in_t, k, out_t)
+        source = None if key in self.pipelines else reduce_source(op, in_t, k, out_t)
+        scale = int(np.array(1.0 / n if n else np.nan, np.float32).view(np.uint32))
+        self._row_dispatch(key, source, [out.storage.buffer, v.storage.buffer],
+                           [rows, n, v.offset, 0, scale, 0, 0, 0], rows)
+        if n == 0 and rows:  # an empty reduction is its identity (NaN for mean)
+            out = self.full(kept, {"sum": 0, "prod": 1, "all": True, "any": False, "mean": np.nan}[op], dt)
+        if keepdim:
+            out = self.view_reshape(out, tuple(1 if d in dims else s for d, s in enumerate(x.shape)))
+        return out
 
     # ---- sync ----------------------------------------------------------------------------------
     def synchronize(self):

@@ -188,3 +188,28 @@ def scalar_bits(value, k):
     if k == "b":
         return int(bool(value))
     return int(np.array(int(value), np.int64).astype(np.int32).view(np.uint32))
+
+
+# -- reductions: {op: {kind: (fold, identity)}} -------------------------------------------------
+_NAN_MAX = "select(max(a, b), nan(), is_nan(a) || is_nan(b))"
+_NAN_MIN = "select(min(a, b), nan(), is_nan(a) || is_nan(b))"
+REDUCE = {
+    "sum": {"f": ("a + b", "0.0"), "i": ("a + b", "0"), "b": ("a || b", "false")},
+    "mean": {"f": ("a + b", "0.0")},
+    "prod": {"f": ("a * b", "1.0"), "i": ("a * b", "1"), "b": ("a && b", "true")},
+    "amax": {"f": (_NAN_MAX, "-bitcast<f32>(0x7f800000u)"), "i": ("max(a, b)", "-2147483647 - 1"),
+             "b": ("a || b", "false")},
+    "amin": {"f": (_NAN_MIN, "bitcast<f32>(0x7f800000u)"), "i": ("min(a, b)", "2147483647"),
+             "b": ("a && b", "true")},
+    "all": {"b": ("a && b", "true")},
+    "any": {"b": ("a || b", "false")},
+}
+
+
+def reduce_source(op, in_t, k, out_t):
+    fold, identity = REDUCE[op][k]
+    t = _CT[k]
+    result = "acc[0] * p.scale" if op == "mean" else "acc[0]"
+    return Template(read_shader("reduce.wgsl")).substitute(
+        OUT_T=out_t, IN_T=in_t, T=t, FOLD=fold, IDENTITY=identity,
+        LOAD=convert("inp[base + j]", in_t, k), STORE=store(result, k, out_t))

@@ -1,0 +1,46 @@
+// Reduce each row of a contiguous [rows, n] input to one value: one workgroup
+// per row, each thread folding a strided slice, then a tree in workgroup memory.
+// Specialised by kernels.py: the element types, the fold and its identity.
+struct Params { rows: u32, n: u32, in_offset: u32, row_groups: u32, scale: f32, pad0: u32, pad1: u32, pad2: u32 }
+
+@group(0) @binding(0) var<storage, read_write> out: array<$OUT_T>;
+@group(0) @binding(1) var<storage, read> inp: array<$IN_T>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+var<workgroup> acc: array<$T, 256>;
+
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn nan() -> f32 {
+    return bitcast<f32>(0x7fc00000u);
+}
+
+fn fold(a: $T, b: $T) -> $T {
+    return $FOLD;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row = wid.y * p.row_groups + wid.x;
+    if (row >= p.rows) {
+        return;  // uniform for the whole workgroup: no barrier is skipped by part of it
+    }
+    var a: $T = $IDENTITY;
+    let base = p.in_offset + row * p.n;
+    for (var j = lid.x; j < p.n; j += 256u) {
+        a = fold(a, $LOAD);
+    }
+    acc[lid.x] = a;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (lid.x < s) {
+            acc[lid.x] = fold(acc[lid.x], acc[lid.x + s]);
+        }
+        workgroupBarrier();
+    }
+    if (lid.x == 0u) {
+        out[row] = $STORE;
+    }
+}
