@@ -12,8 +12,8 @@ from ...shaders_path import read_shader
 from . import context
 from .allocator import Allocator
 from .array import STORAGE, Storage, WgpuArray, contiguous_strides, from_stand_in, stand_in
-from .kernels import (BINARY, BOOL_RESULT, PRED, REDUCE, UNARY, WGSL_T, elementwise_source, expr_for, kind,
-                      reduce_source, scalar_bits)
+from .kernels import (BINARY, BOOL_RESULT, PRED, REDUCE, UNARY, WGSL_T, argreduce_source, elementwise_source,
+                      expr_for, kind, matmul_source, reduce_source, scalar_bits, scan_source, softmax_source)
 from .queue import Queue
 
 _WG = 256          # threads per workgroup of the 1-D kernels
@@ -338,6 +338,93 @@ class WgpuBackend:
             out = self.full(kept, {"sum": 0, "prod": 1, "all": True, "any": False, "mean": np.nan}[op], dt)
         if keepdim:
             out = self.view_reshape(out, tuple(1 if d in dims else s for d, s in enumerate(x.shape)))
+        return out
+
+    def argreduce(self, op, x, dim, keepdim):
+        k = kind(x.dtype)
+        dims = tuple(range(x.ndim)) if dim is None else (dim,)
+        v, rows, n, kept = self._rows(x, dims)
+        out = self._new(kept, np.int64)
+        in_t = WGSL_T[STORAGE[v.dtype]]
+        key = ("argreduce", op, in_t, k)
+        source = None if key in self.pipelines else argreduce_source(op, in_t, k)
+        self._row_dispatch(key, source, [out.storage.buffer, v.storage.buffer], [rows, n, v.offset, 0], rows)
+        if keepdim:
+            out = self.view_reshape(out, tuple(1 if d in dims else s for d, s in enumerate(x.shape)))
+        return out
+
+    def scan(self, op, x, dim, dt):
+        k = kind(dt.np)
+        if dim is None:  # a 0-d input
+            return self.cast(x, dt)
+        perm = [d for d in range(x.ndim) if d != dim] + [dim]
+        v, rows, n, _ = self._rows(x, (dim,))
+        out = self._new(v.shape, dt.np)
+        in_t, out_t = WGSL_T[STORAGE[v.dtype]], WGSL_T[STORAGE[out.dtype]]
+        key = ("scan", op, in_t, k, out_t)
+        source = None if key in self.pipelines else scan_source(op, in_t, k, out_t)
+        self._run(key, [out.storage.buffer, v.storage.buffer], [rows, n, v.offset, 0], rows, source=source,
+                  row_word=3)
+        inv = [perm.index(d) for d in range(x.ndim)]
+        return self.view_permute(out, inv)
+
+    def _softmax(self, op, x, dim):
+        if dim is None:
+            x, dim = self.view_reshape(x, (1,)), 0
+        v, rows, n, _ = self._rows(x, (dim,))
+        if v.dtype != np.float32:
+            raise TypeError(f"{op} on wgpu needs float32")
+        out = self._new(v.shape, np.float32)
+        key = ("softmax", op)
+        source = None if key in self.pipelines else softmax_source(op)
+        self._row_dispatch(key, source, [out.storage.buffer, v.storage.buffer], [rows, n, v.offset, 0], rows)
+        perm = [d for d in range(x.ndim) if d != dim] + [dim]
+        return self.view_permute(out, [perm.index(d) for d in range(x.ndim)])
+
+    def softmax(self, x, dim):
+        return self._softmax("softmax", x, dim)
+
+    def log_softmax(self, x, dim):
+        return self._softmax("log_softmax", x, dim)
+
+    # ---- linear algebra --------------------------------------------------------------------------
+    def _batched(self, h, batch):
+        """h expanded to the batch shape, with its batch dims as one stride (copied if they are not)."""
+        h = self.view_expand(h, batch + h.shape[-2:]) if h.shape[:-2] != batch else h
+        nb = len(batch)
+        st = h.strides[:nb]
+        ok = all(batch[i] == 1 or batch[i + 1] == 1 or st[i] == st[i + 1] * batch[i + 1] for i in range(nb - 1))
+        if not ok:
+            h = self.contiguous(h)
+            st = h.strides[:nb]
+        bstride = next((s for s, n in zip(reversed(st), reversed(batch)) if n != 1), 0)
+        return h, bstride
+
+    def matmul(self, a, b):
+        k = kind(a.dtype)
+        if k == "b":
+            raise RuntimeError("matmul of bool tensors is not supported")
+        batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+        m, kk, n = a.shape[-2], a.shape[-1], b.shape[-1]
+        nbatch = 1
+        for s in batch:
+            nbatch *= s
+        if nbatch > 65535:
+            raise RuntimeError(f"wgpu matmul supports at most 65535 batches, got {nbatch}")
+        a, abs_ = self._batched(a, batch)
+        b, bbs = self._batched(b, batch)
+        out = self._new(batch + (m, n), a.dtype)
+        t = WGSL_T[STORAGE[a.dtype]]
+        key = ("matmul", t)
+        source = None if key in self.pipelines else matmul_source(t)
+        words = [m, n, kk, 0, a.offset, abs_, a.strides[-2], a.strides[-1],
+                 b.offset, bbs, b.strides[-2], b.strides[-1]]
+        off, size = self._params([w & 0xFFFFFFFF for w in words])
+        pipe, bgl = self._pipeline(key, 3, source)
+        if out.size:
+            bufs = [out.storage.buffer, a.storage.buffer, b.storage.buffer]
+            self.queue.dispatch(pipe, self._bind_group(key, bgl, bufs, size), (-(-n // 16), -(-m // 16), nbatch),
+                                (off,))
         return out
 
     # ---- sync ----------------------------------------------------------------------------------

@@ -213,3 +213,27 @@ def reduce_source(op, in_t, k, out_t):
     return Template(read_shader("reduce.wgsl")).substitute(
         OUT_T=out_t, IN_T=in_t, T=t, FOLD=fold, IDENTITY=identity,
         LOAD=convert("inp[base + j]", in_t, k), STORE=store(result, k, out_t))
+
+
+def argreduce_source(op, in_t, k):
+    t = "f32" if k == "f" else "i32"
+    return Template(read_shader("argreduce.wgsl")).substitute(
+        IN_T=in_t, T=t, NANQ="is_nan_(x)" if k == "f" else "false", CMP=">" if op == "argmax" else "<") \
+        .replace("fn nanq", "fn is_nan_(x: f32) -> bool {\n    return (bitcast<u32>(x) & 0x7fffffffu) > "
+                 "0x7f800000u;\n}\n\nfn nanq", 1)
+
+
+def scan_source(op, in_t, k, out_t):
+    fold, identity = {"cumsum": ("a + b", {"f": "0.0", "i": "0"}), "cumprod": ("a * b", {"f": "1.0", "i": "1"})}[op]
+    return Template(read_shader("scan.wgsl")).substitute(
+        OUT_T=out_t, IN_T=in_t, T=_CT[k], IDENTITY=identity[k], FOLD=fold,
+        LOAD=convert("inp[p.in_offset + r * p.n + j]", in_t, k), STORE=store("acc", k, out_t))
+
+
+def softmax_source(op):
+    return Template(read_shader("softmax.wgsl")).substitute(
+        RESULT="exp(z) / s" if op == "softmax" else "z - log(s)")
+
+
+def matmul_source(t):
+    return Template(read_shader("matmul.wgsl")).substitute(T=t)

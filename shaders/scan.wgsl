@@ -1,0 +1,22 @@
+// Inclusive running sum / product along each row of a contiguous [rows, n]
+// input, one thread per row.
+struct Params { rows: u32, n: u32, in_offset: u32, row: u32 }
+
+@group(0) @binding(0) var<storage, read_write> out: array<$OUT_T>;
+@group(0) @binding(1) var<storage, read> inp: array<$IN_T>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r = gid.y * p.row + gid.x;
+    if (r >= p.rows) {
+        return;
+    }
+    var acc: $T = $IDENTITY;
+    for (var j = 0u; j < p.n; j++) {
+        let a = acc;
+        let b = $LOAD;
+        acc = $FOLD;
+        out[r * p.n + j] = $STORE;
+    }
+}
