@@ -8,12 +8,14 @@ import re
 import numpy as np
 
 from ...device import device as _device
+from .. import cpu as _cpu
 from ...shaders_path import read_shader
 from . import context
 from .allocator import Allocator
 from .array import STORAGE, Storage, WgpuArray, contiguous_strides, from_stand_in, stand_in
 from .kernels import (BINARY, BOOL_RESULT, PRED, REDUCE, UNARY, WGSL_T, argreduce_source, elementwise_source,
-                      expr_for, kind, matmul_source, reduce_source, scalar_bits, scan_source, softmax_source)
+                      expr_for, index_source, kind, matmul_source, reduce_source, scalar_bits, scan_source,
+                      scatter_source, softmax_source)
 from .queue import Queue
 
 _WG = 256          # threads per workgroup of the 1-D kernels
@@ -427,6 +429,143 @@ class WgpuBackend:
                                 (off,))
         return out
 
+    # ---- indexing ---------------------------------------------------------------------------------
+    @staticmethod
+    def _dims8(*lists):
+        out = []
+        for lst in lists:
+            out += [v & 0xFFFFFFFF for v in lst] + [0] * (8 - len(lst))
+        return out
+
+    def gather(self, x, dim, index):
+        out = self._new(index.shape, x.dtype)
+        if x.ndim == 0:
+            x = self.view_reshape(x, (1,))
+            index = self.view_reshape(index, (1,)) if index.ndim == 0 else index
+        words = [out.size, index.ndim, 0, dim, x.offset & 0xFFFFFFFF, index.offset & 0xFFFFFFFF, 0, 0]
+        words += self._dims8(index.shape, x.strides, index.strides)
+        self._run("gather", [out.storage.buffer, x.storage.buffer, index.storage.buffer], words, out.size,
+                  row_word=2)
+        return out
+
+    def scatter_(self, x, dim, index, src, reduce):
+        if not isinstance(src, WgpuArray):
+            src = self.view_expand(self.full((), src, _Dt(x.dtype)), index.shape)
+        elif src.dtype != x.dtype:
+            src = self.cast(src, _Dt(x.dtype))
+        t = WGSL_T[STORAGE[x.dtype]]
+        key = ("scatter", reduce, t)
+        source = None if key in self.pipelines else scatter_source(reduce, t)
+        words = [index.size, index.ndim, 0, dim, x.offset & 0xFFFFFFFF, index.offset & 0xFFFFFFFF,
+                 src.offset & 0xFFFFFFFF, 0]
+        words += self._dims8(index.shape, x.strides, index.strides, src.strides)
+        self._run(key, [x.storage.buffer, src.storage.buffer, index.storage.buffer], words, index.size,
+                  source=source, row_word=2)
+
+    def _adv_layout(self, x, key):
+        """NumPy's (= PyTorch's) advanced-indexing layout of x[key]: the result's
+        shape, per-dim strides into a view of x, and the broadcast index arrays."""
+        key = list(key)
+        used = sum(1 if not isinstance(e, WgpuArray) or e.dtype != np.bool_ else e.ndim
+                   for e in key if e is not None and e is not Ellipsis)
+        if Ellipsis in key:
+            i = key.index(Ellipsis)
+            key[i:i + 1] = [slice(None)] * (x.ndim - used)
+        else:
+            key += [slice(None)] * (x.ndim - used)
+        entries = []
+        for e in key:
+            if isinstance(e, WgpuArray) and e.dtype == np.bool_:  # a mask: its nonzero positions (host fallback)
+                entries += [self.from_numpy(c.astype(np.int64)) for c in np.nonzero(self.to_numpy(e))]
+            elif isinstance(e, (bool, np.bool_)):
+                raise NotImplementedError("indexing with a Python bool is not implemented on the wgpu device yet")
+            elif isinstance(e, int):
+                entries.append(self.full((), e, _Dt(np.int64)))  # beside index arrays, ints index too
+            else:
+                entries.append(e)
+        v = self.view_index(x, tuple(slice(None) if isinstance(e, WgpuArray) else e for e in entries))
+        pos, d = [], 0
+        for e in entries:
+            if isinstance(e, WgpuArray):
+                pos.append(d)
+            d += 1
+        idx = [e for e in entries if isinstance(e, WgpuArray)]
+        if len(idx) > 4:
+            raise NotImplementedError("more than four index tensors at once on the wgpu device")
+        b = tuple(np.broadcast_shapes(*(h.shape for h in idx)))
+        rest = [k for k in range(v.ndim) if k not in pos]
+        start = pos[0] if pos == list(range(pos[0], pos[0] + len(pos))) else 0
+        before = [k for k in rest if k < start] if start else []
+        after = [k for k in rest if k not in before]
+        shape = tuple(v.shape[k] for k in before) + b + tuple(v.shape[k] for k in after)
+        v_strides = [v.strides[k] for k in before] + [0] * len(b) + [v.strides[k] for k in after]
+        if len(shape) > 8:
+            raise NotImplementedError("advanced indexing with a result of more than 8 dims on the wgpu device")
+        idx = [self.view_expand(h, b) for h in idx]
+        idx_strides = []
+        for h in idx:
+            st = [0] * len(before) + list(h.strides) + [0] * len(after)
+            idx_strides += st + [0] * (8 - len(st))
+        idx_strides += [0] * (32 - len(idx_strides))
+        info = {"v": v, "shape": shape, "v_strides": v_strides, "idx": idx, "idx_strides": idx_strides,
+                "adv_stride": [v.strides[k] for k in pos], "adv_size": [v.shape[k] for k in pos]}
+        return info
+
+    def _index_run(self, mode, data, other, lay, vals_off=0, vals_strides=()):
+        n = 1
+        for s in lay["shape"]:
+            n *= s
+        idx = lay["idx"]
+        t = WGSL_T[STORAGE[lay["v"].dtype]]
+        key = ("index", mode, len(idx), t)
+        source = None if key in self.pipelines else index_source(mode, len(idx), t)
+        pad4 = lambda vals: [v & 0xFFFFFFFF for v in vals] + [0] * (4 - len(vals))  # noqa: E731
+        words = [n, len(lay["shape"]), 0, len(idx), lay["v"].offset & 0xFFFFFFFF, vals_off & 0xFFFFFFFF, 0, 0]
+        words += self._dims8(lay["shape"], lay["v_strides"], vals_strides)
+        words += pad4([h.offset for h in idx]) + pad4(lay["adv_stride"]) + pad4(lay["adv_size"])
+        words += [s & 0xFFFFFFFF for s in lay["idx_strides"]]
+        self._run(key, [data.storage.buffer, other.storage.buffer] + [h.storage.buffer for h in idx], words, n,
+                  source=source, row_word=2)
+
+    def index(self, x, key):
+        lay = self._adv_layout(x, key)
+        out = self._new(lay["shape"], x.dtype)
+        self._index_run("get", out, lay["v"], lay)
+        return out
+
+    def index_put_(self, x, key, values, accumulate):
+        lay = self._adv_layout(x, key)
+        if not isinstance(values, WgpuArray):
+            values = self.full((), values, _Dt(x.dtype))
+        elif values.dtype != x.dtype:
+            values = self.cast(values, _Dt(x.dtype))
+        try:
+            np.broadcast_shapes(values.shape, lay["shape"])
+        except ValueError:
+            raise ValueError(f"shape mismatch: {values.shape} into {lay['shape']}") from None
+        vals = self.view_expand(values, lay["shape"]) if values.shape != lay["shape"] else values
+        self._index_run("add" if accumulate else "put", x, vals, lay, vals.offset, vals.strides)
+
+    # ---- host fallbacks: data-dependent sizes and sorting (read back, NumPy, upload) -------------------
+    def nonzero(self, x):
+        return self.from_numpy(_cpu.nonzero(self.to_numpy(x)))
+
+    def sort(self, x, dim, descending, stable=True):
+        v, i = _cpu.sort(self.to_numpy(x), dim, descending)
+        return self.from_numpy(v), self.from_numpy(i)
+
+    def unique(self, x, sorted_, return_inverse, return_counts):
+        return tuple(self.from_numpy(np.asarray(r, dtype=np.int64 if r.dtype.kind in "iu" and r is not None
+                                                and r.dtype != x.dtype else r.dtype))
+                     for r in _cpu.unique(self.to_numpy(x), sorted_, return_inverse, return_counts))
+
+    # creation from host-computed values (an upload, like tensor(...))
+    def arange(self, start, step, n, dt):
+        return self.from_numpy(_cpu.arange(start, step, n, dt))
+
+    def eye(self, n, m, dt):
+        return self.from_numpy(_cpu.eye(n, m, dt))
+
     # ---- sync ----------------------------------------------------------------------------------
     def synchronize(self):
         if self._gpu is not None:
@@ -435,7 +574,7 @@ class WgpuBackend:
 
 
 # which parameter word holds the grid's row width, per kernel
-_ROW = {"fill": 3, "copy_strided": 4}
+_ROW = {"fill": 3, "copy_strided": 4, "gather": 2}
 
 
 class _Dt:

@@ -237,3 +237,41 @@ def softmax_source(op):
 
 def matmul_source(t):
     return Template(read_shader("matmul.wgsl")).substitute(T=t)
+
+
+# how scatter writes one word: plain store, or an atomic add for f32 (compare-and-swap) / i32
+SCATTER_PUT = {
+    None: "    atomicStore(&x[at], v);",
+    ("add", "f32"): """    var old = atomicLoad(&x[at]);
+    loop {
+        let r = atomicCompareExchangeWeak(&x[at], old, bitcast<u32>(bitcast<f32>(old) + bitcast<f32>(v)));
+        if (r.exchanged) { break; }
+        old = r.old_value;
+    }""",
+    ("add", "i32"): "    atomicAdd(&x[at], v);",
+    ("add", "u32"): "    atomicOr(&x[at], v);",  # bool: any
+}
+
+
+def scatter_source(reduce, t):
+    put = SCATTER_PUT[None] if reduce is None else SCATTER_PUT.get((reduce, t))
+    if put is None:
+        raise NotImplementedError(f"scatter with reduce={reduce!r} is not implemented on the wgpu device yet")
+    return Template(read_shader("scatter.wgsl")).substitute(PUT=put)
+
+
+def index_source(mode, n_idx, t):
+    """mode: 'get' (data is the result, other the source), 'put' or 'add'
+    (data is the indexed tensor, other the values)."""
+    decls = "\n".join(f"@group(0) @binding({j + 2}) var<storage, read> idx{j}: array<i32>;" for j in range(n_idx))
+    loads = "\n".join(f"    if (j == {j}u) {{ return idx{j}[at]; }}" for j in range(n_idx))
+    if mode == "get":
+        data_t, body = "u32", "    data[i] = other[src];"
+    elif mode == "put":
+        data_t, body = "atomic<u32>", "    atomicStore(&data[src], other[vo]);"
+    else:
+        data_t = "atomic<u32>"
+        body = SCATTER_PUT[("add", t)].replace("x[at]", "data[src]").replace("(v)", "(other[vo])") \
+            .replace(", v)", ", other[vo])")
+    return Template(read_shader("index.wgsl")).substitute(
+        DATA_T=data_t, IDX_DECLS=decls, PARAM_BINDING=n_idx + 2, IDX_LOADS=loads, BODY=body)
