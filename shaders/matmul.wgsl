@@ -43,6 +43,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
         workgroupBarrier();
     }
     if (row < p.m && col < p.n) {
-        c[u32(batch) * p.m * p.n + row * p.n + col] = acc;
+        c[u32(batch) * p.m * p.n + row * p.n + col] = $STORE;
     }
 }

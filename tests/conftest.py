@@ -12,8 +12,9 @@ settings.register_profile("ci", max_examples=25, deadline=None)
 settings.register_profile("thorough", max_examples=500, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-# Devices every op test runs on. The wgpu backend adds itself here when it lands.
-DEVICES = ["cpu"]
+# Devices every op test runs on. CI sets WGTORCH_REQUIRE_GPU=1: a missing adapter
+# fails the wgpu tests there instead of skipping them.
+DEVICES = ["cpu", "wgpu"]
 
 try:  # real PyTorch, as an explicit test oracle only
     import torch as _oracle_torch
@@ -25,7 +26,47 @@ except ImportError:
 
 @pytest.fixture(params=DEVICES)
 def device(request):
+    if request.param == "wgpu" and not wgtorch.wgpu.is_available():
+        msg = ("no WebGPU adapter: install a Vulkan driver (Linux: apt-get install mesa-vulkan-drivers "
+               "libvulkan1) to run the wgpu tests")
+        if os.environ.get("WGTORCH_REQUIRE_GPU") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
     return request.param
+
+
+# float64 does not exist on wgpu (a TypeError, as PyTorch's MPS; test_wgpu_device
+# checks that): float64 cases of device-parametrised tests, and tests marked
+# @pytest.mark.float64 (they exercise float64 throughout), are not generated there.
+_FLOAT64 = ("float64", "double")
+
+
+def _is_float64(v):
+    if isinstance(v, (list, tuple)):
+        return any(_is_float64(x) for x in v)
+    if isinstance(v, str):  # dtype names, and case names such as "zero_d_f64"
+        return v in _FLOAT64 or "f64" in v.split("_")
+    return v is wgtorch.float64 or v is np.float64 or (isinstance(v, np.dtype) and v == np.float64)
+
+
+def pytest_collection_modifyitems(config, items):
+    keep, dropped = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        float64 = item.get_closest_marker("float64") is not None or \
+            any(_is_float64(v) for k, v in params.items() if k != "device")
+        if params.get("device") == "wgpu" and float64:
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def dtypes_on(device, names):
+    """The dtype names of `names` that `device` has."""
+    return [n for n in names if device == "cpu" or n not in _FLOAT64]
 
 
 @pytest.fixture

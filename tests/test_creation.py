@@ -85,6 +85,7 @@ def test_tensor_from_numpy_array_keeps_dtype(device, npdtype):
     assert_close(t, saved, rtol=0, atol=0)
 
 
+@pytest.mark.float64
 def test_tensor_from_numpy_scalars(device):
     assert wgtorch.tensor(np.float64(1.5), device=device).dtype == wgtorch.float64
     assert wgtorch.tensor(np.int32(3), device=device).dtype == wgtorch.int32
@@ -216,6 +217,7 @@ def test_numpy_requires_grad_raises():
     np.testing.assert_array_equal(t.detach().numpy(), np.ones(2, dtype=np.float32))
 
 
+@pytest.mark.float64
 def test_as_tensor(device):
     a = np.arange(4, dtype=np.float64)
     t = wgtorch.as_tensor(a)
@@ -282,6 +284,7 @@ def test_full_matches_torch(device, oracle):
         assert str(wgtorch.full((2,), fill, device=device).dtype) == str(oracle.full((2,), fill).dtype)
 
 
+@pytest.mark.float64
 def test_full_explicit_dtype(device):
     t = wgtorch.full([3], 1.5, dtype=wgtorch.float64, device=device)
     assert t.dtype == wgtorch.float64
@@ -334,6 +337,7 @@ def test_arange_matches_torch(device, oracle):
         assert_close(t, r, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.float64
 def test_arange_dtype_kwarg(device):
     t = wgtorch.arange(5, dtype=wgtorch.float32, device=device)
     assert t.dtype == wgtorch.float32
@@ -360,6 +364,7 @@ def test_linspace(device, start, end, steps):
     assert_close(t, np.linspace(start, end, steps), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.float64
 def test_linspace_kwargs_and_dtype(device):
     t = wgtorch.linspace(0, 1, steps=3, dtype=wgtorch.float64, device=device)
     assert t.dtype == wgtorch.float64
@@ -391,6 +396,7 @@ def test_like_functions_keep_shape_and_dtype(device, src_dtype):
     assert_close(f, np.ones((2, 3)), rtol=0, atol=0)
 
 
+@pytest.mark.float64
 def test_like_functions_dtype_override_and_noncontiguous(device):
     x = wgtorch.arange(12, device=device).reshape(3, 4).t()[:, ::2]
     assert x.shape == (4, 2)
@@ -416,6 +422,7 @@ def test_like_requires_grad(device):
     assert not wgtorch.zeros_like(y).requires_grad
 
 
+@pytest.mark.float64
 def test_rand_like_randn_like(device):
     wgtorch.manual_seed(2024)  # statistics on a fixed stream: never flaky
     x = wgtorch.zeros(200, 50, dtype=wgtorch.float64, device=device)
@@ -433,6 +440,7 @@ def test_rand_like_randn_like(device):
 # random numbers
 # ---------------------------------------------------------------------------
 
+@pytest.mark.float64
 def test_rand_shapes_dtypes_range(device):
     wgtorch.manual_seed(2024)  # statistics on a fixed stream: never flaky
     for args, expected in [((5,), (5,)), ((2, 3), (2, 3)), (((2, 3),), (2, 3)), (([4],), (4,)),
@@ -451,6 +459,7 @@ def test_rand_shapes_dtypes_range(device):
     assert wgtorch.rand(3, requires_grad=True, device=device).requires_grad
 
 
+@pytest.mark.float64
 def test_randn_statistics(device):
     wgtorch.manual_seed(2024)  # statistics on a fixed stream: never flaky
     t = wgtorch.randn(200, 500, device=device)
@@ -605,6 +614,7 @@ def test_basic_attributes(device):
     assert y.stride() == (1, 4, 12) and not y.is_contiguous()
 
 
+@pytest.mark.float64
 def test_T_and_mT(device):
     a = np.arange(6.0).reshape(2, 3)
     x = wgtorch.tensor(a, device=device)

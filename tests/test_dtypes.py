@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import wgtorch
-from conftest import assert_close, to_np
+from conftest import dtypes_on, assert_close, to_np
 
 fixture_ok = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -59,6 +59,7 @@ def test_default_dtype():
     assert wgtorch.get_default_dtype() == wgtorch.float32
 
 
+@pytest.mark.float64
 def test_set_default_dtype(device):
     assert wgtorch.get_default_dtype() == wgtorch.float32
     try:
@@ -92,6 +93,7 @@ def test_set_default_dtype_rejects_ints():
     assert wgtorch.get_default_dtype() == wgtorch.float32
 
 
+@pytest.mark.float64
 def test_python_types_as_dtype(device):
     # PyTorch maps Python float to float64 (double), int to int64, bool to bool
     assert wgtorch.zeros(2, dtype=float, device=device).dtype == wgtorch.float64
@@ -132,6 +134,7 @@ def test_conversion_methods(device, method, dst):
     np.testing.assert_array_equal(to_np(yi), np.arange(12).reshape(3, 4).T[::2].astype(dst))
 
 
+@pytest.mark.float64
 def test_float_to_int_truncates_toward_zero(device):
     a = np.array([-3.9, -2.5, -1.1, -0.9, -0.0, 0.4, 0.5, 1.5, 2.5, 2.9, 1e6 + 0.7])
     for dt in ("int64", "int32", "int16", "int8"):
@@ -153,6 +156,7 @@ def test_float_to_bool_and_int_wrap(device):
     np.testing.assert_array_equal(to_np(u), np.array([256, 257, 255, 511]).astype(np.uint8))
 
 
+@pytest.mark.float64
 def test_float16_conversion(device):
     a = np.array([1e5, -1e5, 0.1, 1 / 3, 65504.0, 6e-8, 1e-9])
     y = wgtorch.tensor(a, device=device).half()
@@ -163,6 +167,7 @@ def test_float16_conversion(device):
     np.testing.assert_array_equal(to_np(y.float()), ref.astype(np.float32))
 
 
+@pytest.mark.float64
 def test_float64_to_float32_rounds(device):
     a = np.array([0.1, 1 / 3, 1e-40, 3.4e38, 1e39, -1e39, 2**24 + 1.0])
     y = wgtorch.tensor(a, dtype=wgtorch.float64, device=device).float()
@@ -170,6 +175,7 @@ def test_float64_to_float32_rounds(device):
         np.testing.assert_array_equal(to_np(y), a.astype(np.float32))
 
 
+@pytest.mark.float64
 def test_to_returns_self_when_nothing_changes(device):
     x = wgtorch.ones(3, device=device)
     assert x.to(wgtorch.float32) is x
@@ -184,6 +190,7 @@ def test_to_returns_self_when_nothing_changes(device):
     assert x[0].item() == 1.0
 
 
+@pytest.mark.float64
 def test_to_forms(device):
     x = wgtorch.tensor([1, 2], device=device)
     assert x.to(dtype=wgtorch.float64).dtype == wgtorch.float64
@@ -198,6 +205,7 @@ def test_to_forms(device):
         x.to("nosuchdevice")
 
 
+@pytest.mark.float64
 def test_conversion_keeps_requires_grad(device):
     x = wgtorch.ones(2, requires_grad=True, device=device)
     y = x.double()
@@ -306,8 +314,8 @@ SCALARS = [2, 2.5, True, -3]
                                    ("zerodim", "scalar")])
 def test_promotion_all_pairs_match_torch(device, oracle, op, kinds):
     fn = OPS[op]
-    left = NAMES if kinds[0] != "scalar" else SCALARS
-    right = NAMES if kinds[1] != "scalar" else SCALARS
+    left = dtypes_on(device, NAMES) if kinds[0] != "scalar" else SCALARS
+    right = dtypes_on(device, NAMES) if kinds[1] != "scalar" else SCALARS
     bad = []
     for l in left:
         for r in right:
@@ -356,6 +364,7 @@ def test_promote_types_numpy_agrees_for_same_kind():
                 assert name(got) == np.promote_types(NP[a], NP[b]).name, (a, b)
 
 
+@pytest.mark.float64
 def test_result_type(device):
     x = wgtorch.tensor([1, 2], device=device)
     assert wgtorch.result_type(x, 1.0) == wgtorch.float32
@@ -375,6 +384,7 @@ def test_comparisons_return_bool(device):
         assert fn(b, 2.5).dtype == wgtorch.bool
 
 
+@pytest.mark.float64
 def test_inplace_keeps_dtype(device):
     x = wgtorch.tensor([1, 2], dtype=wgtorch.int32, device=device)
     x += wgtorch.tensor([1, 2], device=device)  # int64 operand, result cast back
@@ -429,6 +439,7 @@ def test_float16_arithmetic_matches_numpy(device):
 @fixture_ok
 @given(a=st.sampled_from(NAMES), b=st.sampled_from(NAMES),
        sa=st.sampled_from([(), (1,), (3,), (2, 3)]), sb=st.sampled_from([(), (3,), (2, 1)]))
+@pytest.mark.float64
 def test_promotion_broadcast_hypothesis(device, a, b, sa, sb):
     x, y = T(a, device, sa), T(b, device, sb)
     r = x * y

@@ -18,9 +18,9 @@ NAN, INF = float("nan"), float("inf")
 
 
 def needs_float64(device):
-    """float64 exists only on the cpu (the GPU backend raises TypeError for it, as PyTorch's MPS does)."""
-    if str(device) != "cpu":
-        pytest.skip("no float64 on this device")
+    """float64 exists only on the cpu (the GPU backend raises TypeError for it, as PyTorch's MPS does):
+    tests that call this carry @pytest.mark.float64, so conftest generates them for the cpu only."""
+    assert str(device) == "cpu"
 
 
 def rand(shape, lo=-3.0, hi=3.0, dtype=np.float32, seed=None):
@@ -126,6 +126,7 @@ def test_unary_inplace(device, name, ref, domain):
     assert view._version == base._version
 
 
+@pytest.mark.float64
 @pytest.mark.parametrize("name", UNARY_NAMES)
 def test_unary_float64(device, name):
     needs_float64(device)
@@ -443,14 +444,16 @@ def test_int_division_by_zero_raises(device, op):
     x = wgtorch.tensor([1, 2, 3], device=device)
     y = wgtorch.tensor([1, 0, 2], device=device)
     if device != "cpu":
-        pytest.skip("PyTorch raises ZeroDivisionError only on the cpu")
+        # documented: on wgpu an integer divisor of 0 gives an unspecified value, never an error or a crash
+        r = op(x, y)
+        assert r.shape == (3,) and r.dtype == wgtorch.int64
+        return
     with pytest.raises(RuntimeError, match="ZeroDivisionError"):
         op(x, y)
 
 
-def test_int_division_by_zero_error_type_matches_torch(oracle, device):
-    if device != "cpu":
-        pytest.skip("cpu behaviour")
+def test_int_division_by_zero_error_type_matches_torch(oracle):
+    device = "cpu"  # PyTorch raises only on the cpu
     with pytest.raises(RuntimeError) as theirs:
         oracle.tensor([1, 2]) // oracle.tensor([0, 1])
     with pytest.raises(RuntimeError) as ours:
@@ -536,6 +539,7 @@ PROMOTION = [
 ]
 
 
+@pytest.mark.float64
 @pytest.mark.parametrize("a, b, opname, expected", PROMOTION)
 def test_type_promotion(device, a, b, opname, expected):
     if "f64" in a + b:
@@ -546,6 +550,7 @@ def test_type_promotion(device, a, b, opname, expected):
     assert str(out.dtype) == "torch." + expected
 
 
+@pytest.mark.float64
 @pytest.mark.parametrize("a, b, opname, expected", PROMOTION)
 def test_type_promotion_matches_torch(device, oracle, a, b, opname, expected):
     if "f64" in a + b:
@@ -965,6 +970,7 @@ def test_fill_with_multi_element_tensor_raises(device):
         wgtorch.zeros(3, device=device).fill_(wgtorch.tensor([1.0, 2.0], device=device))
 
 
+@pytest.mark.float64
 def test_copy_broadcast_and_dtype(device):
     dst = wgtorch.zeros(2, 3, device=device)
     r = dst.copy_(wgtorch.tensor([1, 2, 3], device=device))  # int -> float, broadcast

@@ -477,8 +477,8 @@ def test_reshape_hypothesis(device, shape, data):
 # ---------------------------------------------------------------------------
 
 def test_cat(device):
-    a = np.arange(6.0).reshape(2, 3)
-    b = np.arange(9.0).reshape(3, 3) + 100
+    a = np.arange(6.0, dtype=np.float32).reshape(2, 3)
+    b = np.arange(9.0, dtype=np.float32).reshape(3, 3) + 100
     x, y = wgtorch.tensor(a, device=device), wgtorch.tensor(b, device=device)
     assert_close(wgtorch.cat([x, y]), np.concatenate([a, b]), rtol=0, atol=0)
     assert_close(wgtorch.cat((x, y), dim=0), np.concatenate([a, b]), rtol=0, atol=0)
@@ -533,7 +533,7 @@ def test_cat_error_types_match_torch(device, oracle):
 
 
 def test_stack(device):
-    a = np.arange(6.0).reshape(2, 3)
+    a = np.arange(6.0, dtype=np.float32).reshape(2, 3)
     b = -a
     x, y = wgtorch.tensor(a, device=device), wgtorch.tensor(b, device=device)
     for dim in (0, 1, 2, -1, -3):
@@ -550,10 +550,10 @@ def test_stack(device):
 
 
 def test_hstack_vstack(device):
-    a1, b1 = np.arange(3.0), np.arange(2.0) + 10
+    a1, b1 = np.arange(3.0, dtype=np.float32), np.arange(2.0, dtype=np.float32) + 10
     x1, y1 = wgtorch.tensor(a1, device=device), wgtorch.tensor(b1, device=device)
     assert_close(wgtorch.hstack([x1, y1]), np.hstack([a1, b1]), rtol=0, atol=0)
-    a2, b2 = np.arange(6.0).reshape(2, 3), np.arange(4.0).reshape(2, 2)
+    a2, b2 = np.arange(6.0, dtype=np.float32).reshape(2, 3), np.arange(4.0, dtype=np.float32).reshape(2, 2)
     x2, y2 = wgtorch.tensor(a2, device=device), wgtorch.tensor(b2, device=device)
     assert_close(wgtorch.hstack((x2, y2)), np.hstack([a2, b2]), rtol=0, atol=0)
     assert_close(wgtorch.vstack([x1, x1]), np.vstack([a1, a1]), rtol=0, atol=0)
@@ -650,7 +650,7 @@ def test_tril_errors(device):
 
 
 def test_shape_ops_match_torch(device, oracle):
-    a = np.arange(24.0).reshape(2, 3, 4)
+    a = np.arange(24.0, dtype=np.float32).reshape(2, 3, 4)
     x, r = wgtorch.tensor(a, device=device), oracle.tensor(a)
     pairs = [
         (lambda m, t: m.cat([t, t.flip(1)], dim=-2)),

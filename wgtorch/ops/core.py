@@ -127,6 +127,14 @@ def check_inplace(a):
                                "operation.")
 
 
+def _check_no_overlap(a):
+    for size, stride in zip(a._data.shape, a.stride()):
+        if stride == 0 and size > 1:
+            raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers to "
+                               "a single memory location. Please clone() the tensor before performing the "
+                               "operation.")
+
+
 def inplace(a, outofplace, direct, others=()):
     """Update a in place. Without autograd, ``direct()`` mutates a's data. With
     autograd, ``outofplace(a_old)`` computes the new value as a recorded op and
@@ -147,6 +155,8 @@ def inplace(a, outofplace, direct, others=()):
         else:
             a._grad_fn, a._out_nr, a._rg = res._grad_fn, res._out_nr, True
     else:
+        if a._be.name != "cpu":  # (NumPy marks such views read-only itself)
+            _check_no_overlap(a)
         if a._vc is INFERENCE_VC and not grad_mode.inference:
             raise RuntimeError("Inplace update to inference tensor outside InferenceMode is not allowed. You can "
                                "make a clone to get a normal tensor before doing inplace update.")

@@ -54,9 +54,11 @@ def _parse(x, key):
                 else:
                     raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or byte "
                                      "Variables are valid indices (got " + type(k).__name__ + ")")
-            if k._be is not x._be and k.ndim > 0:
-                raise RuntimeError(f"indices should be either on cpu or on the same device as the indexed "
-                                   f"tensor ({x.device})")
+            if k._be is not x._be:
+                if k.device.type != "cpu":
+                    raise RuntimeError(f"indices should be either on cpu or on the same device as the indexed "
+                                       f"tensor ({x.device})")
+                k = k.to(x.device)  # cpu indices are allowed for device tensors, as in PyTorch
             if k._dtype is dtypes.bool_:
                 for j in range(k.ndim):
                     if k.shape[j] != x.shape[dim + j]:

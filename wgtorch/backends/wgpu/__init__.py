@@ -14,7 +14,7 @@ from . import context
 from .allocator import Allocator
 from .array import STORAGE, Storage, WgpuArray, contiguous_strides, from_stand_in, stand_in
 from .kernels import (BINARY, BOOL_RESULT, PRED, REDUCE, UNARY, WGSL_T, argreduce_source, elementwise_source,
-                      expr_for, index_source, kind, matmul_source, reduce_source, scalar_bits, scan_source,
+                      expr_for, index_source, kind, matmul_source, out_type, reduce_source, scalar_bits, scan_source,
                       scatter_source, softmax_source)
 from .queue import Queue
 
@@ -246,7 +246,7 @@ class WgpuBackend:
         body = re.sub(r"\b[abc]\b", lambda m: names[m.group(0)], expr)
         in_types = tuple(WGSL_T[STORAGE[h.dtype]] for h, _ in ins)
         out = self._new(shape, out_dtype)
-        out_t = WGSL_T[STORAGE[out.dtype]]
+        out_t = out_type(out.dtype)
         key = ("ew", body, in_types, tuple(k for _, k in ins), tuple(k for _, k in scal), result_k, out_t)
         source = None if key in self.pipelines else elementwise_source(
             in_types, [k for _, k in ins], [k for _, k in scal], body, result_k, out_t)
@@ -273,6 +273,10 @@ class WgpuBackend:
 
     def binary(self, op, x, y, dt):
         k = kind(dt.np)
+        if k == "i" and not isinstance(y, WgpuArray):
+            if op == "pow" and y < 0:
+                raise RuntimeError("Integers to negative integer powers are not allowed.")
+            y = int(np.array(y).astype(dt.np))  # a Python int wraps into a small integer dtype, as in PyTorch
         boolean = op in BOOL_RESULT
         return self._ew(expr_for(BINARY, op, k), [(x, k), (y, k)], "b" if boolean else k,
                         np.bool_ if boolean else dt.np)
@@ -330,7 +334,7 @@ class WgpuBackend:
             raise NotImplementedError(f"'{op}' over {dt} is not implemented on the wgpu device yet")
         v, rows, n, kept = self._rows(x, tuple(dims))
         out = self._new(kept, dt.np)
-        in_t, out_t = WGSL_T[STORAGE[v.dtype]], WGSL_T[STORAGE[out.dtype]]
+        in_t, out_t = WGSL_T[STORAGE[v.dtype]], out_type(out.dtype)
         key = ("reduce", op, in_t, k, out_t)
         source = None if key in self.pipelines else reduce_source(op, in_t, k, out_t)
         scale = int(np.array(1.0 / n if n else np.nan, np.float32).view(np.uint32))
@@ -362,7 +366,7 @@ class WgpuBackend:
         perm = [d for d in range(x.ndim) if d != dim] + [dim]
         v, rows, n, _ = self._rows(x, (dim,))
         out = self._new(v.shape, dt.np)
-        in_t, out_t = WGSL_T[STORAGE[v.dtype]], WGSL_T[STORAGE[out.dtype]]
+        in_t, out_t = WGSL_T[STORAGE[v.dtype]], out_type(out.dtype)
         key = ("scan", op, in_t, k, out_t)
         source = None if key in self.pipelines else scan_source(op, in_t, k, out_t)
         self._run(key, [out.storage.buffer, v.storage.buffer], [rows, n, v.offset, 0], rows, source=source,
@@ -374,11 +378,12 @@ class WgpuBackend:
         if dim is None:
             x, dim = self.view_reshape(x, (1,)), 0
         v, rows, n, _ = self._rows(x, (dim,))
-        if v.dtype != np.float32:
-            raise TypeError(f"{op} on wgpu needs float32")
-        out = self._new(v.shape, np.float32)
-        key = ("softmax", op)
-        source = None if key in self.pipelines else softmax_source(op)
+        if v.dtype.kind != "f":
+            raise TypeError(f"{op} on wgpu needs a floating-point tensor")
+        out = self._new(v.shape, v.dtype)
+        half = v.dtype == np.float16
+        key = ("softmax", op, half)
+        source = None if key in self.pipelines else softmax_source(op, half)
         self._row_dispatch(key, source, [out.storage.buffer, v.storage.buffer], [rows, n, v.offset, 0], rows)
         perm = [d for d in range(x.ndim) if d != dim] + [dim]
         return self.view_permute(out, [perm.index(d) for d in range(x.ndim)])
@@ -417,8 +422,9 @@ class WgpuBackend:
         b, bbs = self._batched(b, batch)
         out = self._new(batch + (m, n), a.dtype)
         t = WGSL_T[STORAGE[a.dtype]]
-        key = ("matmul", t)
-        source = None if key in self.pipelines else matmul_source(t)
+        half = a.dtype == np.float16
+        key = ("matmul", t, half)
+        source = None if key in self.pipelines else matmul_source(t, half)
         words = [m, n, kk, 0, a.offset, abs_, a.strides[-2], a.strides[-1],
                  b.offset, bbs, b.strides[-2], b.strides[-1]]
         off, size = self._params([w & 0xFFFFFFFF for w in words])
@@ -492,7 +498,11 @@ class WgpuBackend:
         idx = [e for e in entries if isinstance(e, WgpuArray)]
         if len(idx) > 4:
             raise NotImplementedError("more than four index tensors at once on the wgpu device")
-        b = tuple(np.broadcast_shapes(*(h.shape for h in idx)))
+        try:
+            b = tuple(np.broadcast_shapes(*(h.shape for h in idx)))
+        except ValueError:
+            raise IndexError("shape mismatch: indexing tensors could not be broadcast together with shapes "
+                             + ", ".join(str(list(h.shape)) for h in idx)) from None
         rest = [k for k in range(v.ndim) if k not in pos]
         start = pos[0] if pos == list(range(pos[0], pos[0] + len(pos))) else 0
         before = [k for k in rest if k < start] if start else []

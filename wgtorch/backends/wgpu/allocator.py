@@ -21,6 +21,10 @@ class Allocator:
     def __init__(self, device, usage, max_buffer, limit=None):
         self.device, self.usage, self.max_buffer = device, usage, max_buffer
         self.pool = {}          # bucket size -> [GPUBuffer]
+        # The allocator owns every buffer it made: a tensor only borrows one. Were
+        # a buffer reachable only through a tensor, the garbage collector could
+        # finalise (release) it before the tensor hands it back to the pool.
+        self.owned = set()
         self.allocated = 0      # bytes held by live tensors
         self.reserved = 0       # bytes held from the device (live + pooled)
         self.peak = 0
@@ -44,6 +48,7 @@ class Allocator:
                         f"allocated and a limit of {self.limit} bytes (set_per_process_memory_fraction or "
                         f"WGTORCH_WGPU_MEMORY_LIMIT)")
             buf = self.device.create_buffer(size=size, usage=self.usage)
+            self.owned.add(buf)
             self.reserved += size
         self.allocated += size
         self.peak = max(self.peak, self.allocated)
@@ -57,5 +62,6 @@ class Allocator:
         for bufs in self.pool.values():
             for b in bufs:
                 self.reserved -= b.size
+                self.owned.discard(b)
                 b.destroy()
         self.pool.clear()

@@ -4,7 +4,8 @@ pool when the last handle on it is gone."""
 import numpy as np
 
 # 32-bit storage: every dtype of this backend is held as one 32-bit word per element
-STORAGE = {np.dtype(np.float32): np.dtype(np.float32), np.dtype(np.int32): np.dtype(np.int32),
+# (float16 as float32 rounded to half precision by every kernel that writes it)
+STORAGE = {np.dtype(np.float32): np.dtype(np.float32), np.dtype(np.float16): np.dtype(np.float32), np.dtype(np.int32): np.dtype(np.int32),
            np.dtype(np.int64): np.dtype(np.int32), np.dtype(np.int16): np.dtype(np.int32),
            np.dtype(np.int8): np.dtype(np.int32), np.dtype(np.uint8): np.dtype(np.int32),
            np.dtype(np.bool_): np.dtype(np.uint32)}

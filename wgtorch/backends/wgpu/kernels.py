@@ -66,8 +66,10 @@ BINARY = {
     "bitwise_and": {"i": "a & b", "b": "a && b"},
     "bitwise_or": {"i": "a | b", "b": "a || b"},
     "bitwise_xor": {"i": "a ^ b", "b": "a != b"},
-    "eq": {"*": "a == b"}, "ne": {"*": "a != b"}, "lt": {"*": "a < b"}, "le": {"*": "a <= b"},
-    "gt": {"*": "a > b"}, "ge": {"*": "a >= b"},
+    "eq": {"*": "a == b"}, "ne": {"f": "a != b || is_nan(a) || is_nan(b)", "*": "a != b"},
+    # WGSL orders no bools: compare them as integers
+    "lt": {"b": "i32(a) < i32(b)", "*": "a < b"}, "le": {"b": "i32(a) <= i32(b)", "*": "a <= b"},
+    "gt": {"b": "i32(a) > i32(b)", "*": "a > b"}, "ge": {"b": "i32(a) >= i32(b)", "*": "a >= b"},
     "logical_and": {"b": "a && b"}, "logical_or": {"b": "a || b"}, "logical_xor": {"b": "a != b"},
 }
 BOOL_RESULT = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"}
@@ -75,18 +77,23 @@ BOOL_RESULT = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", 
 HELPERS = """
 fn log1p_(x: f32) -> f32 {
     let u = 1.0 + x;
-    return select(log(u) * (x / (u - 1.0)), x, u == 1.0);
+    if (u == 1.0 || is_nan(x) || u > 3.4e38) { return select(x, u, u > 3.4e38); }
+    return log(u) * (x / (u - 1.0));  // exact for small x, unlike log(1 + x)
 }
 fn expm1_(x: f32) -> f32 {
+    if (x > 0.5) {
+        let h = exp(0.5 * x);  // squared, so exp(x) does not overflow before expm1(x) does
+        return h * h - 1.0;
+    }
     let u = exp(x);
-    if (u == 1.0) { return x; }
+    if (u == 1.0 || is_nan(x)) { return x; }
     let um1 = u - 1.0;
     if (um1 == -1.0) { return -1.0; }
     return um1 * x / log(u);
 }
 fn tanh_(x: f32) -> f32 {
-    // tanh overflows to NaN for large |x| on some drivers: clamp first
-    let y = clamp(x, -15.0, 15.0);
+    if (is_nan(x) || abs(x) < 0.0005) { return x; }  // tanh(x) = x to float32 precision
+    let y = clamp(x, -15.0, 15.0);  // exp overflows past that; tanh is +-1 there
     let e = exp(2.0 * y);
     return (e - 1.0) / (e + 1.0);
 }
@@ -149,14 +156,51 @@ def convert(value, from_t, to_k):
     """WGSL that turns a value of storage type from_t into computation kind to_k."""
     to_t = _CT[to_k]
     if to_k == "b":
-        return f"({value} != {'0.0' if from_t == 'f32' else '0' + ('u' if from_t == 'u32' else '')})"
+        if from_t in ("f32", "f16r"):  # NaN is true, as in PyTorch (WGSL's != is ordered)
+            return f"({value} != 0.0 || is_nan({value}))"
+        return f"({value} != {'0u' if from_t == 'u32' else '0'})"
     if from_t == to_t:
         return value
     return f"{to_t}({value})"
 
 
+# float16 tensors are held in f32 words rounded to half precision at every store
+# ("f16r"), so results equal half arithmetic done in float32, as PyTorch computes it
+ROUND16 = "unpack2x16float(pack2x16float(vec2<f32>({}, 0.0))).x"
+
+
+def decl(t):
+    """The WGSL array element type of a storage type."""
+    return "f32" if t == "f16r" else "i32" if t in _WRAP_EXPR else t
+
+
+# int8 / uint8 / int16 live in i32 words and wrap around at every store, as in PyTorch
+_WRAP = {np.dtype(np.uint8): ("u8w", "({}) & 255"), np.dtype(np.int8): ("i8w", "(({}) << 24u) >> 24u"),
+         np.dtype(np.int16): ("i16w", "(({}) << 16u) >> 16u")}
+_WRAP_EXPR = {t: e for t, e in _WRAP.values()}
+
+
+def out_type(np_dtype):
+    """The storage type results of a logical dtype are written as."""
+    d = np.dtype(np_dtype)
+    if d == np.float16:
+        return "f16r"
+    if d in _WRAP:
+        return _WRAP[d][0]
+    return WGSL_T[STORAGE_OF(d)]
+
+
+def STORAGE_OF(np_dtype):
+    from .array import STORAGE
+    return STORAGE[np.dtype(np_dtype)]
+
+
 def store(expr, result_k, out_t):
     """WGSL that turns a result of kind result_k into the output storage type."""
+    if out_t == "f16r":
+        return ROUND16.format(store(expr, result_k, "f32"))
+    if out_t in _WRAP_EXPR:
+        return _WRAP_EXPR[out_t].format(store(expr, result_k, "i32"))
     if result_k == "b":
         return f"select(0u, 1u, {expr})" if out_t == "u32" else f"select({out_t}(0), {out_t}(1), {expr})"
     if _CT[result_k] == out_t:
@@ -177,7 +221,7 @@ def elementwise_source(in_types, in_kinds, scalar_kinds, expr, result_k, out_t):
                       for i, (t, k, c) in enumerate(zip(in_types, in_kinds, "xyz")))
     loads += "".join(f"\n    let s{j} = {scalar_load(j, k)};" for j, k in enumerate(scalar_kinds))
     return Template(read_shader("elementwise.wgsl")).substitute(
-        OUT_T=out_t, IN_DECLS=decls, PARAM_BINDING=len(in_types) + 1, HELPERS=HELPERS, LOADS=loads,
+        OUT_T=decl(out_t), IN_DECLS=decls, PARAM_BINDING=len(in_types) + 1, HELPERS=HELPERS, LOADS=loads,
         EXPR=store(expr, result_k, out_t))
 
 
@@ -211,7 +255,7 @@ def reduce_source(op, in_t, k, out_t):
     t = _CT[k]
     result = "acc[0] * p.scale" if op == "mean" else "acc[0]"
     return Template(read_shader("reduce.wgsl")).substitute(
-        OUT_T=out_t, IN_T=in_t, T=t, FOLD=fold, IDENTITY=identity,
+        OUT_T=decl(out_t), IN_T=in_t, T=t, FOLD=fold, IDENTITY=identity,
         LOAD=convert("inp[base + j]", in_t, k), STORE=store(result, k, out_t))
 
 
@@ -226,17 +270,17 @@ def argreduce_source(op, in_t, k):
 def scan_source(op, in_t, k, out_t):
     fold, identity = {"cumsum": ("a + b", {"f": "0.0", "i": "0"}), "cumprod": ("a * b", {"f": "1.0", "i": "1"})}[op]
     return Template(read_shader("scan.wgsl")).substitute(
-        OUT_T=out_t, IN_T=in_t, T=_CT[k], IDENTITY=identity[k], FOLD=fold,
+        OUT_T=decl(out_t), IN_T=in_t, T=_CT[k], IDENTITY=identity[k], FOLD=fold,
         LOAD=convert("inp[p.in_offset + r * p.n + j]", in_t, k), STORE=store("acc", k, out_t))
 
 
-def softmax_source(op):
-    return Template(read_shader("softmax.wgsl")).substitute(
-        RESULT="exp(z) / s" if op == "softmax" else "z - log(s)")
+def softmax_source(op, round16):
+    r = "exp(z) / s" if op == "softmax" else "z - log(s)"
+    return Template(read_shader("softmax.wgsl")).substitute(RESULT=ROUND16.format(r) if round16 else r)
 
 
-def matmul_source(t):
-    return Template(read_shader("matmul.wgsl")).substitute(T=t)
+def matmul_source(t, round16):
+    return Template(read_shader("matmul.wgsl")).substitute(T=t, STORE=ROUND16.format("acc") if round16 else "acc")
 
 
 # how scatter writes one word: plain store, or an atomic add for f32 (compare-and-swap) / i32
