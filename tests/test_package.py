@@ -14,7 +14,7 @@ def test_import_is_fast_and_never_touches_the_gpu():
     code = ("import sys, time; t = time.perf_counter(); import wgtorch; dt = time.perf_counter() - t; "
             "print(dt); print('wgpu' in sys.modules)")
     best = None
-    for _ in range(3):  # best of three: the first run may pay for cold file caches
+    for _ in range(5):  # best of five: a run may pay for cold file caches or a busy machine
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
         assert out[1] == "False", "importing wgtorch imported wgpu"
         best = float(out[0]) if best is None else min(best, float(out[0]))

@@ -243,7 +243,6 @@ def test_dtype_and_device_repr():
 # ---------------------------------------------------------------------------
 # hypothesis: random small tensors
 # ---------------------------------------------------------------------------
-import re  # noqa: E402
 
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 

@@ -231,10 +231,14 @@ class WgpuBackend:
         handle (broadcast to the output's shape) or a Python scalar; expr names
         them a, b, c in order."""
         handles = [v for v, _ in args if isinstance(v, WgpuArray)]
-        shape = np.broadcast_shapes(*(h.shape for h in handles))
+        try:
+            shape = np.broadcast_shapes(*(h.shape for h in handles))
+        except ValueError:
+            raise RuntimeError("shapes " + ", ".join(str(list(h.shape)) for h in handles) +
+                               " cannot be broadcast together") from None
         if len(shape) > 8:
             raise RuntimeError("wgpu elementwise ops support at most 8 dimensions")
-        names, loads, scal, ins = {}, [], [], []
+        names, scal, ins = {}, [], []
         for pos, (v, k) in enumerate(args):
             letter = "abc"[pos]
             if isinstance(v, WgpuArray):
