@@ -1,8 +1,14 @@
-"""python -m wgtorch.benchmarks [--quick]
+"""python -m wgtorch.benchmarks [--quick | --smoke]
 
-Per-op overhead on tiny tensors and a training step of a 784-128-64-10 MLP
-(batch 64, SGD, cross-entropy), for wgtorch's cpu device, NumPy and PyTorch."""
+wgtorch (cpu and wgpu) against NumPy and PyTorch (when installed), in one run:
+per-op overhead on tiny tensors, a training step of a 784-128-64-10 MLP
+(batch 64, SGD, cross-entropy), matmul GFLOP/s, elementwise GB/s, and the
+wgpu per-op figure (amortised time per op of a long chain of tiny dependent
+ops plus one read-back; measured with LP_NUM_THREADS=0 on Mesa's lavapipe)."""
 import argparse
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -26,11 +32,18 @@ def _torch():
         import torch
     except ImportError:
         return None
-    if torch is wgtorch:  # running under the alias: there is no real torch to compare with
-        return None
-    return torch
+    return None if torch is wgtorch else torch  # under the alias there is no real torch
 
 
+def _gpu():
+    return wgtorch.wgpu.is_available()
+
+
+def _ratio(a, b):
+    return f"{a / b:8.2f}" if a and b else "       -"
+
+
+# ---- per-op overhead -----------------------------------------------------------------
 def tiny_ops(lib, number):
     a = lib.ones(4, 4)
     b = lib.ones(4, 4)
@@ -54,17 +67,31 @@ def numpy_tiny(number):
             "a @ b": _best_of(lambda: a @ b, number)}
 
 
-def mlp_step(lib, steps):
+def chain_per_op(lib, device, n_ops):
+    """Amortised seconds per op of a chain of tiny dependent ops and one read-back."""
+    x = lib.ones(4, 4, device=device)
+
+    def run():
+        y = x
+        for _ in range(n_ops):
+            y = y * 1.0001 + 0.5
+        y.sum().item()
+    run()
+    return _best_of(run, 1, repeat=5) / (2 * n_ops + 1)
+
+
+# ---- the MLP training step ----------------------------------------------------------
+def mlp_step(lib, steps, device="cpu"):
     """One SGD step of a 784-128-64-10 MLP on a batch of 64, written with
     the tensor API only so the same code runs on wgtorch and torch."""
     lib.manual_seed(0)
     sizes = [784, 128, 64, 10]
     params = []
     for i, o in zip(sizes, sizes[1:]):
-        params.append((lib.randn(o, i) * (1.0 / i ** 0.5)).requires_grad_())
-        params.append(lib.zeros(o, requires_grad=True))
-    x = lib.randn(64, 784)
-    y = lib.randint(0, 10, (64,))
+        params.append((lib.randn(o, i) * (1.0 / i ** 0.5)).to(device).requires_grad_())
+        params.append(lib.zeros(o, device=device, requires_grad=True))
+    x = lib.randn(64, 784).to(device)
+    y = lib.randint(0, 10, (64,)).to(device)
 
     def step():
         h = x
@@ -79,21 +106,83 @@ def mlp_step(lib, steps):
                 p.sub_(p.grad, alpha=0.01)
                 p.grad = None
         return loss
-    step()
-    return _best_of(step, steps, repeat=10)
+
+    def synced_step():
+        step().item()
+    synced_step()
+    return _best_of(synced_step, steps, repeat=10 if device == "cpu" else 3)
+
+
+# ---- throughput ----------------------------------------------------------------------
+def matmul_gflops(n, runs):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    flop = 2 * n ** 3
+    out = {"numpy": flop / _best_of(lambda: a @ b, 1, runs) / 1e9}
+    ta, tb = wgtorch.tensor(a), wgtorch.tensor(b)
+    out["wgtorch cpu"] = flop / _best_of(lambda: ta @ tb, 1, runs) / 1e9
+    torch = _torch()
+    if torch:
+        xa, xb = torch.tensor(a), torch.tensor(b)
+        out["torch"] = flop / _best_of(lambda: xa @ xb, 1, runs) / 1e9
+    if _gpu():
+        ga, gb = ta.to("wgpu"), tb.to("wgpu")
+        (ga @ gb).sum().item()  # compile and warm up
+
+        def run():
+            (ga @ gb)[0, 0].item()
+        out["wgtorch wgpu"] = flop / _best_of(run, 1, runs) / 1e9
+    return out
+
+
+def add_gbs(n, runs):
+    a = np.ones(n, np.float32)
+    b = np.ones(n, np.float32)
+    nbytes = 3 * 4 * n
+    out = {"numpy": nbytes / _best_of(lambda: a + b, 1, runs) / 1e9}
+    ta, tb = wgtorch.tensor(a), wgtorch.tensor(b)
+    out["wgtorch cpu"] = nbytes / _best_of(lambda: ta + tb, 1, runs) / 1e9
+    torch = _torch()
+    if torch:
+        xa, xb = torch.tensor(a), torch.tensor(b)
+        out["torch"] = nbytes / _best_of(lambda: xa + xb, 1, runs) / 1e9
+    if _gpu():
+        ga, gb = ta.to("wgpu"), tb.to("wgpu")
+
+        def run():
+            for _ in range(10):
+                ga + gb
+            wgtorch.wgpu.synchronize()
+        run()
+        out["wgtorch wgpu"] = nbytes / (_best_of(run, 1, runs) / 10) / 1e9
+    return out
+
+
+def _per_op_subprocess(n_ops):
+    """The wgpu per-op figure, in a child with LP_NUM_THREADS=0 (lavapipe's thread
+    wake-up would otherwise dominate tiny dispatches; set before the driver loads)."""
+    code = (f"import wgtorch; from wgtorch.benchmarks.__main__ import chain_per_op; "
+            f"print(chain_per_op(wgtorch, 'wgpu', {n_ops}))")
+    env = dict(os.environ, LP_NUM_THREADS="0")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    return float(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else None
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer repetitions")
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions and sizes")
     ap.add_argument("--smoke", action="store_true", help="a few repetitions: checks that it runs")
     args = ap.parse_args()
     number = 40 if args.smoke else 2000 if args.quick else 20000
     torch = _torch()
+    gpu = _gpu()
     print(f"wgtorch {wgtorch.__version__}, NumPy {np.__version__}" +
           (f", torch {torch.__version__}" if torch else ", torch not installed"))
+    print("wgpu adapter: " + (f"{wgtorch.wgpu.get_device_name()} ({wgtorch.wgpu.get_device_properties()['backend']})"
+                              if gpu else "none"))
     if torch:
-        torch.set_num_threads(2)
+        torch.set_num_threads(os.cpu_count() or 1)
 
     print("\nPer-op time on 4x4 float32 tensors (µs; lower is better)")
     w = tiny_ops(wgtorch, number)
@@ -101,10 +190,21 @@ def main():
     t = tiny_ops(torch, number) if torch else {}
     print(f"{'op':26s} {'wgtorch':>9s} {'numpy':>9s} {'torch':>9s} {'wgtorch/torch':>14s}")
     for k, v in w.items():
-        tv = t.get(k)
-        nv = n.get(k)
+        tv, nv = t.get(k), n.get(k)
         print(f"{k:26s} {v * 1e6:9.2f} {nv * 1e6 if nv else float('nan'):9.2f} "
-              f"{tv * 1e6 if tv else float('nan'):9.2f} {v / tv if tv else float('nan'):14.2f}")
+              f"{tv * 1e6 if tv else float('nan'):9.2f} {_ratio(v, tv):>14s}")
+
+    n_ops = 20 if args.smoke else 300
+    cpu_op = chain_per_op(wgtorch, "cpu", n_ops)
+    torch_op = chain_per_op(torch, "cpu", n_ops) if torch else None
+    line = f"\nPer-op figure (chain of {2 * n_ops} tiny ops + 1 read-back, µs/op): wgtorch cpu {cpu_op * 1e6:.2f}"
+    if torch_op:
+        line += f", torch {torch_op * 1e6:.2f}"
+    if gpu:
+        gpu_op = _per_op_subprocess(n_ops)
+        if gpu_op:
+            line += f", wgtorch wgpu {gpu_op * 1e6:.2f} (LP_NUM_THREADS=0; wgpu/cpu {gpu_op / cpu_op:.2f})"
+    print(line)
 
     print("\nMLP 784-128-64-10 training step, batch 64, SGD (ms; lower is better)")
     steps = 2 if args.smoke else 10 if args.quick else 30
@@ -113,7 +213,24 @@ def main():
     if torch:
         tm = mlp_step(torch, steps)
         line += f"   torch cpu {tm * 1e3:8.3f}   wgtorch/torch {wm / tm:5.2f}"
+    if gpu:
+        line += f"   wgtorch wgpu {mlp_step(wgtorch, max(steps // 5, 1), 'wgpu') * 1e3:8.3f}"
     print(line)
+
+    sizes = [64] if args.smoke else [256, 512, 1024] if args.quick else [256, 512, 1024, 2048]
+    runs = 1 if args.smoke else 3
+    print("\nMatmul float32 (GFLOP/s; higher is better)")
+    cols = ["numpy", "torch", "wgtorch cpu", "wgtorch wgpu"]
+    print(f"{'n':>6s} " + " ".join(f"{c:>13s}" for c in cols))
+    for s in sizes:
+        r = matmul_gflops(s, runs)
+        print(f"{s:6d} " + " ".join(f"{r[c]:13.1f}" if c in r else f"{'-':>13s}" for c in cols))
+
+    print("\nElementwise add of float32 vectors (GB/s moved; higher is better)")
+    print(f"{'n':>9s} " + " ".join(f"{c:>13s}" for c in cols))
+    for s in ([1 << 16] if args.smoke else [1 << 20, 1 << 22]):
+        r = add_gbs(s, runs)
+        print(f"{s:9d} " + " ".join(f"{r[c]:13.2f}" if c in r else f"{'-':>13s}" for c in cols))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from .kernels import (BINARY, BOOL_RESULT, PRED, REDUCE, UNARY, WGSL_T, argreduc
 from .queue import Queue
 
 _WG = 256          # threads per workgroup of the 1-D kernels
-_RING = 1 << 16    # bytes of the uniform ring
 _I32 = (np.iinfo(np.int32).min, np.iinfo(np.int32).max)
 
 
@@ -41,10 +40,6 @@ class WgpuBackend:
             self.alloc = Allocator(dev, usage, dev.limits["max-buffer-size"])
             self.max_binding = dev.limits["max-storage-buffer-binding-size"]
             self.queue = Queue(dev, wgpu)
-            self.ring = dev.create_buffer(size=_RING, usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST |
-                                      wgpu.BufferUsage.COPY_SRC)
-            self.ring_pos = 0
-            self.ring_align = max(dev.limits["min-uniform-buffer-offset-alignment"], 16)
             self.pipelines, self.bind_groups = {}, {}
             self._gpu = True
         return self
@@ -82,21 +77,15 @@ class WgpuBackend:
         if bg is None:
             entries = [{"binding": i, "resource": {"buffer": b, "offset": 0, "size": b.size}}
                        for i, b in enumerate(buffers)]
-            entries.append({"binding": len(buffers), "resource": {"buffer": self.ring, "offset": 0,
+            entries.append({"binding": len(buffers), "resource": {"buffer": self.queue.ring, "offset": 0,
                                                                    "size": param_size}})
             bg = self.bind_groups[key] = self.dev.create_bind_group(layout=bgl, entries=entries)
         return bg
 
     def _params(self, words):
-        """Write parameters into the uniform ring; returns its dynamic offset."""
+        """Kernel parameters into the uniform ring; returns (dynamic offset, size)."""
         data = np.asarray(words, dtype=np.uint32).tobytes()
-        if self.ring_pos + len(data) > _RING:
-            self.queue.flush()  # pending dispatches still read the ring's older entries
-            self.ring_pos = 0
-        off = self.ring_pos
-        self.dev.queue.write_buffer(self.ring, off, data)
-        self.ring_pos += -(-len(data) // self.ring_align) * self.ring_align
-        return off, len(data)
+        return self.queue.params(data), len(data)
 
     def _run(self, kernel, buffers, words, n, source=None, row_word=None):
         """Dispatch `kernel` over n threads (a 2-D grid past 65,535 workgroups)."""
@@ -584,7 +573,7 @@ class WgpuBackend:
     def synchronize(self):
         if self._gpu is not None:
             self.queue.flush()
-            self.queue.read(self.ring, 0, 4)  # a tiny read-back waits for all submitted work
+            self.queue.read(self.queue.ring, 0, 4)  # a tiny read-back waits for all submitted work
 
 
 # which parameter word holds the grid's row width, per kernel

@@ -5,6 +5,7 @@ recorded later sees the results of work recorded earlier."""
 import numpy as np
 
 MAX_PENDING = 256
+RING = 1 << 16  # bytes of kernel parameters (a uniform buffer read with dynamic offsets)
 
 
 class Queue:
@@ -14,6 +15,23 @@ class Queue:
         self.cpass = None
         self.pending = 0
         self.staging = {}  # size -> [MAP_READ buffer], reused for read-back
+        # kernel parameters: gathered on the host, uploaded once per submit
+        self.ring = device.create_buffer(size=RING, usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST |
+                                         wgpu.BufferUsage.COPY_SRC)
+        self.ring_host = bytearray(RING)
+        self.ring_start = self.ring_pos = 0
+        self.ring_align = max(device.limits["min-uniform-buffer-offset-alignment"], 16)
+
+    def params(self, data):
+        """Place kernel parameters in the ring; returns their offset."""
+        n = len(data)
+        if self.ring_pos + n > RING:
+            self.flush()  # pending dispatches still read the ring's older entries
+            self.ring_start = self.ring_pos = 0
+        off = self.ring_pos
+        self.ring_host[off:off + n] = data
+        self.ring_pos = off + -(-n // self.ring_align) * self.ring_align
+        return off
 
     def dispatch(self, pipeline, bind_group, groups, offsets=()):
         if self.cpass is None:
@@ -27,6 +45,10 @@ class Queue:
             self.flush()
 
     def flush(self):
+        if self.ring_pos > self.ring_start:  # write_buffer lands before the submit's commands
+            self.device.queue.write_buffer(self.ring, self.ring_start,
+                                           self.ring_host[self.ring_start:self.ring_pos])
+            self.ring_start = self.ring_pos
         if self.cpass is not None:
             self.cpass.end()
             self.device.queue.submit([self.encoder.finish()])
