@@ -1,6 +1,8 @@
 // out[i] = EXPR(a, b, c) for up to three strided inputs broadcast to the
 // output's shape (a stride of 0 repeats a value). The output is contiguous.
-// Specialised by kernels.py: the output type, input bindings, loads and expression.
+// Specialised by kernels.py: the output type, input bindings, loads and expression,
+// and the indexing: the N-d strided walk, or none when every input is contiguous
+// or a single broadcast value (the fast path).
 struct Params {
     n: u32, ndim: u32, row: u32, out_offset: u32,
     scalars: vec4<u32>,           // Python scalars, as 32-bit patterns
@@ -29,16 +31,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i >= p.n) {
         return;
     }
-    var rem = i;
     var o = p.offsets;
-    for (var k = i32(p.ndim) - 1; k >= 0; k--) {
-        let size = p.shape[k / 4][k % 4];
-        let idx = i32(rem % size);
-        rem = rem / size;
-        o.x += idx * p.strides[k / 4][k % 4];
-        o.y += idx * p.strides[2 + k / 4][k % 4];
-        o.z += idx * p.strides[4 + k / 4][k % 4];
-    }
+$INDEX
 $LOADS
     out[p.out_offset + i] = $EXPR;
 }

@@ -3,7 +3,9 @@
 Work in progress (issue 3): devices, memory, transfers, views, fill and strided
 copies run on the GPU; a primitive not written yet raises NotImplementedError
 naming it, never a wrong answer."""
+import functools
 import re
+import struct
 
 import numpy as np
 
@@ -72,7 +74,7 @@ class WgpuBackend:
         return p
 
     def _bind_group(self, kernel, bgl, buffers, param_size):
-        key = (kernel,) + tuple(b.uid for b in buffers)
+        key = (id(bgl),) + tuple([b.uid for b in buffers])
         bg = self.bind_groups.get(key)
         if bg is None:
             entries = [{"binding": i, "resource": {"buffer": b, "offset": 0, "size": b.size}}
@@ -84,7 +86,7 @@ class WgpuBackend:
 
     def _params(self, words):
         """Kernel parameters into the uniform ring; returns (dynamic offset, size)."""
-        data = np.asarray(words, dtype=np.uint32).tobytes()
+        data = struct.pack(f"<{len(words)}I", *words)
         return self.queue.params(data), len(data)
 
     def _run(self, kernel, buffers, words, n, source=None, row_word=None):
@@ -110,7 +112,7 @@ class WgpuBackend:
             raise RuntimeError(f"wgpu: a tensor of {nbytes} bytes is larger than the device's largest storage "
                                f"binding ({self.max_binding} bytes)")
         st = Storage(self.alloc.alloc(nbytes), self.alloc)
-        return WgpuArray(st, shape, contiguous_strides(shape), 0, np.dtype(np_dtype))
+        return WgpuArray(st, shape, contiguous_strides(shape), 0, _NP_DTYPE.get(np_dtype) or np.dtype(np_dtype))
 
     def from_numpy(self, a):
         sd = STORAGE.get(a.dtype)
@@ -221,28 +223,29 @@ class WgpuBackend:
         them a, b, c in order."""
         handles = [v for v, _ in args if isinstance(v, WgpuArray)]
         try:
-            shape = np.broadcast_shapes(*(h.shape for h in handles))
+            shape = handles[0].shape
+            if any(h.shape != shape for h in handles):
+                shape = np.broadcast_shapes(*(h.shape for h in handles))
         except ValueError:
             raise RuntimeError("shapes " + ", ".join(str(list(h.shape)) for h in handles) +
                                " cannot be broadcast together") from None
         if len(shape) > 8:
             raise RuntimeError("wgpu elementwise ops support at most 8 dimensions")
-        names, scal, ins = {}, [], []
-        for pos, (v, k) in enumerate(args):
-            letter = "abc"[pos]
+        scal, ins = [], []
+        for v, k in args:
             if isinstance(v, WgpuArray):
-                names[letter] = f"v{len(ins)}"
                 ins.append((self.view_expand(v, shape) if v.shape != shape else v, k))
             else:
-                names[letter] = f"s{len(scal)}"
                 scal.append((v, k))
-        body = re.sub(r"\b[abc]\b", lambda m: names[m.group(0)], expr)
+        body = _rename(expr, tuple(isinstance(v, WgpuArray) for v, _ in args))
         in_types = tuple(WGSL_T[STORAGE[h.dtype]] for h, _ in ins)
         out = self._new(shape, out_dtype)
         out_t = out_type(out.dtype)
-        key = ("ew", body, in_types, tuple(k for _, k in ins), tuple(k for _, k in scal), result_k, out_t)
+        cstrides = out.strides
+        layouts = tuple("c" if h.strides == cstrides else "s" if not any(h.strides) else "n" for h, _ in ins)
+        key = ("ew", body, in_types, tuple(k for _, k in ins), tuple(k for _, k in scal), result_k, out_t, layouts)
         source = None if key in self.pipelines else elementwise_source(
-            in_types, [k for _, k in ins], [k for _, k in scal], body, result_k, out_t)
+            in_types, [k for _, k in ins], [k for _, k in scal], body, result_k, out_t, layouts)
         nd = len(shape)
         pad = [0] * (8 - nd)
         words = [out.size, nd, 0, 0]
@@ -574,6 +577,21 @@ class WgpuBackend:
         if self._gpu is not None:
             self.queue.flush()
             self.queue.read(self.queue.ring, 0, 4)  # a tiny read-back waits for all submitted work
+
+
+_NP_DTYPE = {d: d for d in STORAGE}  # NumPy dtypes by themselves: skips np.dtype() on the hot path
+
+
+@functools.lru_cache(maxsize=None)
+def _rename(expr, is_handle):
+    """expr with its operands a, b, c renamed to the kernel's inputs v0.. and scalars s0.."""
+    names, nv, ns = {}, 0, 0
+    for letter, h in zip("abc", is_handle):
+        if h:
+            names[letter], nv = f"v{nv}", nv + 1
+        else:
+            names[letter], ns = f"s{ns}", ns + 1
+    return re.sub(r"\b[abc]\b", lambda m: names[m.group(0)], expr)
 
 
 # which parameter word holds the grid's row width, per kernel

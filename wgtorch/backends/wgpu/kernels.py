@@ -4,11 +4,14 @@ is one entry in UNARY or BINARY below (its NumPy twin lives in backends/cpu.py).
 
 Expressions see the inputs as a, b, c and Python scalars as s0..s3, already in
 the computation type: f32 (floats), i32 (integers) or bool."""
+import functools
+import struct
 from string import Template
 
 import numpy as np
 
 from ...shaders_path import read_shader
+from .array import STORAGE
 
 # storage type of each logical NumPy dtype (see array.STORAGE) and its kind
 WGSL_T = {np.dtype(np.float32): "f32", np.dtype(np.int32): "i32", np.dtype(np.uint32): "u32"}
@@ -180,6 +183,7 @@ _WRAP = {np.dtype(np.uint8): ("u8w", "({}) & 255"), np.dtype(np.int8): ("i8w", "
 _WRAP_EXPR = {t: e for t, e in _WRAP.values()}
 
 
+@functools.lru_cache(maxsize=None)
 def out_type(np_dtype):
     """The storage type results of a logical dtype are written as."""
     d = np.dtype(np_dtype)
@@ -191,7 +195,6 @@ def out_type(np_dtype):
 
 
 def STORAGE_OF(np_dtype):
-    from .array import STORAGE
     return STORAGE[np.dtype(np_dtype)]
 
 
@@ -213,25 +216,41 @@ def scalar_load(i, k):
     return {"f": f"bitcast<f32>({src})", "i": f"bitcast<i32>({src})", "b": f"({src} != 0u)"}[k]
 
 
-def elementwise_source(in_types, in_kinds, scalar_kinds, expr, result_k, out_t):
-    """The WGSL of one specialised elementwise kernel: inputs v0.., scalars s0.."""
+_STRIDED_WALK = """    var rem = i;
+    for (var k = i32(p.ndim) - 1; k >= 0; k--) {
+        let size = p.shape[k / 4][k % 4];
+        let idx = i32(rem % size);
+        rem = rem / size;
+        o.x += idx * p.strides[k / 4][k % 4];
+        o.y += idx * p.strides[2 + k / 4][k % 4];
+        o.z += idx * p.strides[4 + k / 4][k % 4];
+    }"""
+
+
+def elementwise_source(in_types, in_kinds, scalar_kinds, expr, result_k, out_t, layouts):
+    """The WGSL of one specialised elementwise kernel: inputs v0.., scalars s0..
+    layouts: per input 'c' (contiguous), 's' (one broadcast value) or 'n' (strided)."""
     decls = "\n".join(f"@group(0) @binding({i + 1}) var<storage, read> in{i}: array<{t}>;"
                       for i, t in enumerate(in_types))
-    loads = "\n".join(f"    let v{i} = {convert(f'in{i}[o.{c}]', t, k)};"
-                      for i, (t, k, c) in enumerate(zip(in_types, in_kinds, "xyz")))
+    strided = "n" in layouts
+    at = {"c": "o.{} + i32(i)", "s": "o.{}", "n": "o.{}"}
+    loads = "\n".join(f"    let v{i} = {convert(f'in{i}[' + (at['n'] if strided else at[lay]).format(c) + ']', t, k)};"
+                      for i, (t, k, c, lay) in enumerate(zip(in_types, in_kinds, "xyz", layouts)))
     loads += "".join(f"\n    let s{j} = {scalar_load(j, k)};" for j, k in enumerate(scalar_kinds))
     return Template(read_shader("elementwise.wgsl")).substitute(
         OUT_T=decl(out_t), IN_DECLS=decls, PARAM_BINDING=len(in_types) + 1, HELPERS=HELPERS, LOADS=loads,
+        INDEX=_STRIDED_WALK if strided else "",
         EXPR=store(expr, result_k, out_t))
 
 
 def scalar_bits(value, k):
     """A Python scalar as the 32-bit pattern of its computation kind."""
     if k == "f":
-        return int(np.array(value, np.float32).view(np.uint32))
+        return struct.unpack("<I", struct.pack("<f", float(value)))[0] if abs(float(value)) < 3.4e38 or \
+            value != value else int(np.array(value, np.float32).view(np.uint32))
     if k == "b":
         return int(bool(value))
-    return int(np.array(int(value), np.int64).astype(np.int32).view(np.uint32))
+    return int(value) & 0xFFFFFFFF
 
 
 # -- reductions: {op: {kind: (fold, identity)}} -------------------------------------------------
