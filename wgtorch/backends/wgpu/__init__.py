@@ -43,6 +43,7 @@ class WgpuBackend:
             self.max_binding = dev.limits["max-storage-buffer-binding-size"]
             self.queue = Queue(dev, wgpu)
             self.pipelines, self.bind_groups = {}, {}
+            self._software = context.is_software(context.adapter().info)
             self._gpu = True
         return self
 
@@ -419,16 +420,18 @@ class WgpuBackend:
         out = self._new(batch + (m, n), a.dtype)
         t = WGSL_T[STORAGE[a.dtype]]
         half = a.dtype == np.float16
-        key = ("matmul", t, half)
-        source = None if key in self.pipelines else matmul_source(t, half)
+        blocked = self._software  # the kernel per adapter: see matmul_source
+        key = ("matmul", t, half, blocked)
+        source = None if key in self.pipelines else matmul_source(t, half, blocked)
         words = [m, n, kk, 0, a.offset, abs_, a.strides[-2], a.strides[-1],
                  b.offset, bbs, b.strides[-2], b.strides[-1]]
         off, size = self._params([w & 0xFFFFFFFF for w in words])
         pipe, bgl = self._pipeline(key, 3, source)
         if out.size:
             bufs = [out.storage.buffer, a.storage.buffer, b.storage.buffer]
-            self.queue.dispatch(pipe, self._bind_group(key, bgl, bufs, size), (-(-n // 16), -(-m // 16), nbatch),
-                                (off,))
+            tile = 32 if blocked else 16  # C elements per workgroup side
+            self.queue.dispatch(pipe, self._bind_group(key, bgl, bufs, size),
+                                (-(-n // tile), -(-m // tile), nbatch), (off,))
         return out
 
     # ---- indexing ---------------------------------------------------------------------------------

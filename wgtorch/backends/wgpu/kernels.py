@@ -298,7 +298,12 @@ def softmax_source(op, round16):
     return Template(read_shader("softmax.wgsl")).substitute(RESULT=ROUND16.format(r) if round16 else r)
 
 
-def matmul_source(t, round16):
+def matmul_source(t, round16, blocked):
+    """The tiled kernel (16x16 workgroup-memory tiles: GPUs) or the register-blocked
+    one (4x4 outputs per thread, no workgroup memory: CPU-like drivers)."""
+    if blocked:
+        return Template(read_shader("matmul_blocked.wgsl")).substitute(
+            T=t, STORE=ROUND16.format("acc_ij") if round16 else "acc_ij")
     return Template(read_shader("matmul.wgsl")).substitute(T=t, STORE=ROUND16.format("acc") if round16 else "acc")
 
 
