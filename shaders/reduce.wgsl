@@ -1,11 +1,13 @@
 // Reduce each row of a contiguous [rows, n] input to one value: one workgroup
 // per row, each thread folding a strided slice, then a tree in workgroup memory.
-// Specialised by kernels.py: the element types, the fold and its identity.
+// Specialised by kernels.py: the element types, the fold and its identity, and
+// the final write (integer sums add in 64 bits and flag results beyond int32).
 struct Params { rows: u32, n: u32, in_offset: u32, row_groups: u32, scale: f32, pad0: u32, pad1: u32, pad2: u32 }
 
 @group(0) @binding(0) var<storage, read_write> out: array<$OUT_T>;
 @group(0) @binding(1) var<storage, read> inp: array<$IN_T>;
-@group(0) @binding(2) var<uniform> p: Params;
+$EXTRA_DECL
+@group(0) @binding($PARAM_BINDING) var<uniform> p: Params;
 
 var<workgroup> acc: array<$T, 256>;
 
@@ -16,6 +18,8 @@ fn is_nan(x: f32) -> bool {
 fn nan() -> f32 {
     return bitcast<f32>(0x7fc00000u);
 }
+
+$HELPERS
 
 fn fold(a: $T, b: $T) -> $T {
     return $FOLD;
@@ -41,6 +45,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         workgroupBarrier();
     }
     if (lid.x == 0u) {
-        out[row] = $STORE;
+$FINISH
     }
 }

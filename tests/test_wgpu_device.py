@@ -217,3 +217,13 @@ def test_more_than_65535_workgroups(gpu):
     tail = t[n - 5:].cpu().numpy()
     head = t[:5].cpu().numpy()
     np.testing.assert_array_equal(np.concatenate([head, tail]), np.full(10, 3.0, np.float32))
+
+
+def test_integer_sums_are_exact_or_an_error_never_a_wrap(gpu):
+    a = np.array([2 ** 30, 2 ** 29, -5, 7], dtype=np.int64)
+    assert wgtorch.tensor(a, device=gpu).sum().item() == int(a.sum())  # 64-bit partial sums
+    assert (wgtorch.ones(3000, device=gpu) > 0).sum().item() == 3000
+    big = wgtorch.tensor([2 ** 30] * 3, device=gpu).sum()  # 3 * 2**30 does not fit int32 storage
+    with pytest.raises(RuntimeError, match="int32"):
+        big.item()
+    assert wgtorch.tensor([1, 2], device=gpu).sum().item() == 3  # the error is reported once

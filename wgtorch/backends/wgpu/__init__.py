@@ -44,6 +44,10 @@ class WgpuBackend:
             self.queue = Queue(dev, wgpu)
             self.pipelines, self.bind_groups = {}, {}
             self._software = context.is_software(context.adapter().info)
+            # device-side error flag (like CUDA's asynchronous errors): kernels set it,
+            # the next read-back or synchronize() raises
+            self.errors = dev.create_buffer(size=256, usage=usage)
+            self.unchecked = False
             self._gpu = True
         return self
 
@@ -55,14 +59,14 @@ class WgpuBackend:
                                   f"cpu with .cpu() for this operation")
 
     # ---- kernels: pipelines, bind groups, parameters -------------------------------
-    def _pipeline(self, kernel, n_storage, source=None):
-        """A compute pipeline with n_storage storage buffers (the first written) and
-        the uniform parameters after them; cached by kernel key."""
+    def _pipeline(self, kernel, n_storage, source=None, writable=(0,)):
+        """A compute pipeline with n_storage storage buffers (those in `writable`
+        read-write) and the uniform parameters after them; cached by kernel key."""
         p = self.pipelines.get(kernel)
         if p is None:
             w = self.wgpu
             entries = [{"binding": i, "visibility": w.ShaderStage.COMPUTE,
-                        "buffer": {"type": w.BufferBindingType.storage if i == 0 else
+                        "buffer": {"type": w.BufferBindingType.storage if i in writable else
                                    w.BufferBindingType.read_only_storage}} for i in range(n_storage)]
             entries.append({"binding": n_storage, "visibility": w.ShaderStage.COMPUTE,
                             "buffer": {"type": w.BufferBindingType.uniform, "has_dynamic_offset": True}})
@@ -128,8 +132,20 @@ class WgpuBackend:
             self.queue.upload(h.storage.buffer, 0, np.ascontiguousarray(a, dtype=sd).tobytes())
         return h
 
+    def check_errors(self):
+        """Raise what kernels flagged since the last check (called at sync points)."""
+        if self._gpu is None or not self.unchecked:
+            return
+        self.unchecked = False
+        flag = self.queue.read(self.errors, 0, 4).view(np.uint32)[0]
+        if flag:
+            self.queue.upload(self.errors, 0, bytes(4))
+            raise RuntimeError("wgpu stores int64 as int32 and an integer sum left the int32 range (it would have "
+                               "wrapped); compute it on the cpu. (Reported at the first read-back after the sum.)")
+
     def to_numpy(self, h):
         """A host copy of the handle's values (its logical dtype)."""
+        self.check_errors()
         sd = STORAGE[h.dtype]
         if h.size == 0:
             return np.empty(h.shape, h.dtype)
@@ -314,7 +330,7 @@ class WgpuBackend:
             rows *= s
         return v, rows, (v.size // rows if rows else 0), kept
 
-    def _row_dispatch(self, key, source, buffers, words, rows):
+    def _row_dispatch(self, key, source, buffers, words, rows, writable=(0,)):
         """One workgroup per row (a 2-D grid past 65,535 rows)."""
         if rows == 0:
             return
@@ -322,7 +338,7 @@ class WgpuBackend:
         words = list(words)
         words[3] = gx
         off, size = self._params(words)
-        pipe, bgl = self._pipeline(key, len(buffers), source)
+        pipe, bgl = self._pipeline(key, len(buffers), source, writable)
         self.queue.dispatch(pipe, self._bind_group(key, bgl, buffers, size), (gx, gy, 1), (off,))
 
     def reduce(self, op, x, dims, keepdim, dt):
@@ -335,8 +351,11 @@ class WgpuBackend:
         key = ("reduce", op, in_t, k, out_t)
         source = None if key in self.pipelines else reduce_source(op, in_t, k, out_t)
         scale = int(np.array(1.0 / n if n else np.nan, np.float32).view(np.uint32))
-        self._row_dispatch(key, source, [out.storage.buffer, v.storage.buffer],
-                           [rows, n, v.offset, 0, scale, 0, 0, 0], rows)
+        buffers, writable = [out.storage.buffer, v.storage.buffer], (0,)
+        if op == "sum" and k == "i":  # checked 64-bit sum: reports through the error flag
+            buffers, writable = buffers + [self.errors], (0, 2)
+            self.unchecked = True
+        self._row_dispatch(key, source, buffers, [rows, n, v.offset, 0, scale, 0, 0, 0], rows, writable)
         if n == 0 and rows:  # an empty reduction is its identity (NaN for mean)
             out = self.full(kept, {"sum": 0, "prod": 1, "all": True, "any": False, "mean": np.nan}[op], dt)
         if keepdim:
@@ -580,6 +599,7 @@ class WgpuBackend:
         if self._gpu is not None:
             self.queue.flush()
             self.queue.read(self.queue.ring, 0, 4)  # a tiny read-back waits for all submitted work
+            self.check_errors()
 
 
 _NP_DTYPE = {d: d for d in STORAGE}  # NumPy dtypes by themselves: skips np.dtype() on the hot path

@@ -269,13 +269,37 @@ REDUCE = {
 }
 
 
+_SUM64 = """
+fn widen(x: i32) -> vec2<u32> {
+    return vec2<u32>(bitcast<u32>(x), select(0u, 0xffffffffu, x < 0));
+}
+
+fn add64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+    let lo = a.x + b.x;
+    return vec2<u32>(lo, a.y + b.y + select(0u, 1u, lo < a.x));
+}"""
+_SUM64_FINISH = """        let r = acc[0];
+        let lo = bitcast<i32>(r.x);
+        if (r.y != select(0u, 0xffffffffu, lo < 0)) {
+            atomicOr(&err[0], 1u);  // int64 is stored as int32 here: report, never wrap silently
+        }
+        out[row] = lo;"""
+
+
 def reduce_source(op, in_t, k, out_t):
+    if op == "sum" and k == "i":  # exact: 64-bit adds, the result checked against int32
+        return Template(read_shader("reduce.wgsl")).substitute(
+            OUT_T="i32", IN_T=in_t, T="vec2<u32>", FOLD="add64(a, b)", IDENTITY="vec2<u32>(0u, 0u)",
+            LOAD=f"widen({convert('inp[base + j]', in_t, 'i')})", HELPERS=_SUM64, FINISH=_SUM64_FINISH,
+            EXTRA_DECL="@group(0) @binding(2) var<storage, read_write> err: array<atomic<u32>>;",
+            PARAM_BINDING=3)
     fold, identity = REDUCE[op][k]
     t = _CT[k]
     result = "acc[0] * p.scale" if op == "mean" else "acc[0]"
     return Template(read_shader("reduce.wgsl")).substitute(
         OUT_T=decl(out_t), IN_T=in_t, T=t, FOLD=fold, IDENTITY=identity,
-        LOAD=convert("inp[base + j]", in_t, k), STORE=store(result, k, out_t))
+        LOAD=convert("inp[base + j]", in_t, k), HELPERS="", EXTRA_DECL="", PARAM_BINDING=2,
+        FINISH=f"        out[row] = {store(result, k, out_t)};")
 
 
 def argreduce_source(op, in_t, k):
