@@ -260,20 +260,7 @@ def binary(op, x, y, dt):
     npdt = dt.np
     if x.dtype is not npdt:
         x = x.astype(npdt)
-    if y.__class__ is ndarray:
-        if y.dtype is not npdt:
-            y = y.astype(npdt)
-    elif y.__class__ is int and npdt.kind in "iu" and not _INT_RANGE[npdt.char][0] <= y <= _INT_RANGE[npdt.char][1]:
-        y = _wrap_scalar(y, npdt)
-    f = BINARY[op]
-    if op in _NOISY:
-        chk = _CHECKS.get(op)
-        if chk is not None:
-            chk(x, y)
-        with np.errstate(all="ignore"):
-            r = f(x, y)
-    else:
-        r = f(x, y)
+    r = _apply(op, x, _operand(y, npdt))
     return r if r.__class__ is ndarray else np.asarray(r)
 
 
@@ -281,24 +268,31 @@ _INT_RANGE = {np.dtype(t).char: (np.iinfo(t).min, np.iinfo(t).max)
               for t in (np.uint8, np.int8, np.int16, np.int32, np.int64)}
 
 
+def _operand(y, npdt):
+    """y in the computation dtype; a Python int outside an integer dtype's range wraps."""
+    if y.__class__ is ndarray:
+        return y if y.dtype is npdt else y.astype(npdt)
+    if y.__class__ is int and npdt.kind in "iu":
+        lo, hi = _INT_RANGE[npdt.char]
+        if not lo <= y <= hi:
+            return _wrap_scalar(y, npdt)
+    return y
+
+
+def _apply(op, x, y, **out):
+    f = BINARY[op]
+    if op not in _NOISY:
+        return f(x, y, **out)
+    chk = _CHECKS.get(op)
+    if chk is not None:
+        chk(x, y)
+    with np.errstate(all="ignore"):
+        return f(x, y, **out)
+
+
 def binary_(op, x, y):
     """x = op(x, y) in place (the Tensor layer checked the result dtype fits x)."""
-    if y.__class__ is ndarray:
-        if y.dtype is not x.dtype:
-            y = y.astype(x.dtype)
-    elif y.__class__ is int and x.dtype.kind in "iu":
-        lo, hi = _INT_RANGE[x.dtype.char]
-        if not lo <= y <= hi:
-            y = _wrap_scalar(y, x.dtype)
-    f = BINARY[op]
-    if op in _NOISY:
-        chk = _CHECKS.get(op)
-        if chk is not None:
-            chk(x, y)
-        with np.errstate(all="ignore"):
-            f(x, y, out=x, casting="unsafe")
-    else:
-        f(x, y, out=x, casting="unsafe")
+    _apply(op, x, _operand(y, x.dtype), out=x, casting="unsafe")
 
 
 def where(cond, x, y, dt):
