@@ -211,8 +211,14 @@ def unary(op, x, dt):
     """op(x) computed and returned in dtype dt."""
     if x.dtype != dt.np:
         x = x.astype(dt.np)
-    with np.errstate(all="ignore"):
+    if op in _QUIET_UNARY:
         return _arr(UNARY[op](x))
+    with np.errstate(all="ignore"):  # log(0), exp overflow, ...: PyTorch gives inf/nan silently
+        return _arr(UNARY[op](x))
+
+
+_QUIET_UNARY = {"neg", "abs", "relu", "sign", "floor", "ceil", "round", "trunc", "logical_not",
+                "bitwise_not", "isnan", "isinf", "isfinite", "tanh"}
 
 
 def unary_pred(op, x):

@@ -151,13 +151,17 @@ def transpose(x, d0, d1):
                      lambda g: g.transpose(d0, d1), lambda b: b.transpose(d0, d1))
 
 
+def _t(g):
+    return g.t()
+
+
 def t(x):
-    if x.ndim > 2:
-        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
-    if x.ndim < 2:
-        return make_view(x, x._be.view_permute(x._data, tuple(range(x.ndim))), "TBackward0",
-                         lambda g: g, lambda b: b)
-    return make_view(x, x._be.view_permute(x._data, (1, 0)), "TBackward0", lambda g: g.t(), lambda b: b.t())
+    nd = x._data.ndim
+    if nd == 2:  # the common case (nn.Linear's weight.t()): no closures to build
+        return make_view(x, x._be.view_permute(x._data, (1, 0)), "TBackward0", _t, _t)
+    if nd > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {nd}D")
+    return make_view(x, x._be.view_permute(x._data, tuple(range(nd))), "TBackward0", lambda g: g, lambda b: b)
 
 
 def T(x):
