@@ -439,18 +439,24 @@ class WgpuBackend:
         out = self._new(batch + (m, n), a.dtype)
         t = WGSL_T[STORAGE[a.dtype]]
         half = a.dtype == np.float16
-        blocked = self._software  # the kernel per adapter: see matmul_source
-        key = ("matmul", t, half, blocked)
-        source = None if key in self.pipelines else matmul_source(t, half, blocked)
+        # the kernel per adapter and layout: vec4 register blocking for contiguous float32
+        # rows on software adapters, scalar register blocking, or workgroup-memory tiles
+        vec4 = (self._software and a.dtype == np.float32 and a.strides[-1] == 1 and b.strides[-1] == 1 and
+                n % 4 == 0 and b.offset % 4 == 0 and b.strides[-2] % 4 == 0 and bbs % 4 == 0)
+        blocked = self._software
+        key = ("matmul", t, half, blocked, vec4)
+        source = None if key in self.pipelines else (read_shader("matmul_vec4.wgsl") if vec4 else
+                                                     matmul_source(t, half, blocked))
         words = [m, n, kk, 0, a.offset, abs_, a.strides[-2], a.strides[-1],
                  b.offset, bbs, b.strides[-2], b.strides[-1]]
         off, size = self._params([w & 0xFFFFFFFF for w in words])
         pipe, bgl = self._pipeline(key, 3, source)
         if out.size:
             bufs = [out.storage.buffer, a.storage.buffer, b.storage.buffer]
-            tile = 32 if blocked else 16  # C elements per workgroup side
+            tile_n = 128 if vec4 else 32 if blocked else 16  # C elements per workgroup side
+            tile_m = 32 if blocked else 16
             self.queue.dispatch(pipe, self._bind_group(key, bgl, bufs, size),
-                                (-(-n // tile), -(-m // tile), nbatch), (off,))
+                                (-(-n // tile_n), -(-m // tile_m), nbatch), (off,))
         return out
 
     # ---- indexing ---------------------------------------------------------------------------------
