@@ -16,7 +16,7 @@ def prio(t):
     return 2 if t._data.ndim else 1
 
 
-def device_mismatch(a, b, what="argument"):
+def device_mismatch(a, b):
     raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, "
                        f"{a.device} and {b.device}!")
 

@@ -4,7 +4,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd import grad_mode
-from .core import Node, Tensor, _make, attach, inplace, sum_to, wrap_dim
+from .core import Node, Tensor, _make, attach, device_mismatch, inplace, sum_to, wrap_dim
 from .shape import basic_index, broadcast_tensors_shape, expand
 
 _INT_INDEX = (dtypes.int64, dtypes.int32, dtypes.int16, dtypes.int8, dtypes.uint8)
@@ -189,8 +189,7 @@ def getitem_handles(g, key):
 def _values(x, values):
     if isinstance(values, Tensor):
         if values._be is not x._be:
-            raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, "
-                               f"{x.device} and {values.device}!")
+            device_mismatch(x, values)
         return values, values._data if values._dtype is x._dtype else x._be.cast(values._data, x._dtype)
     return None, values
 

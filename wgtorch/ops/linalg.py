@@ -1,7 +1,7 @@
 """matmul with PyTorch's 1-D/2-D/batched rules, mm, bmm, dot, outer, addmm, einsum."""
 from .. import dtypes
 from ..autograd import grad_mode
-from .core import Node, Tensor, _make, attach, broadcast_shapes, sum_to
+from .core import Node, Tensor, _make, attach, broadcast_shapes, device_mismatch, sum_to
 
 
 def _check(fn, a, b):
@@ -12,8 +12,7 @@ def _check(fn, a, b):
         raise TypeError(f"{fn}(): argument must be Tensor, not "
                         f"{type(b if isinstance(a, Tensor) else a).__name__}")
     if a._be is not b._be:
-        raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, "
-                           f"{a.device} and {b.device}!")
+        device_mismatch(a, b)
     if a._dtype is not b._dtype:
         raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {a._dtype} != {b._dtype}")
     if a._dtype is dtypes.bool_:

@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd import grad_mode
-from .core import Node, Tensor, _make, attach, broadcast_shapes, sum_to, wrap_dim
+from .core import Node, Tensor, _make, attach, broadcast_shapes, device_mismatch, sum_to, wrap_dim
 
 
 def broadcast_shape_check(a, b):
@@ -481,8 +481,7 @@ def cat(tensors, dim=0, out=None):
     dt = ref._dtype
     for i, t in enumerate(live):
         if t._be is not ref._be:
-            raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, "
-                               f"{ref.device} and {t.device}!")
+            device_mismatch(ref, t)
         if t.ndim != ref.ndim:
             raise RuntimeError(f"Tensors must have same number of dimensions: got {ref.ndim} and {t.ndim}")
         for k in range(ref.ndim):
