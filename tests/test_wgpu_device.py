@@ -227,3 +227,36 @@ def test_integer_sums_are_exact_or_an_error_never_a_wrap(gpu):
     with pytest.raises(RuntimeError, match="int32"):
         big.item()
     assert wgtorch.tensor([1, 2], device=gpu).sum().item() == 3  # the error is reported once
+
+
+def test_philox_matches_its_numpy_reference(gpu):
+    from philox_ref import normal, uniform, words
+    wgtorch.manual_seed(1234)
+    u = wgtorch.rand(1001, device=gpu)
+    np.testing.assert_array_equal(u.cpu().numpy(), uniform(1001, 1234, 0))  # bit for bit
+    off = -(-1001 // 4)
+    r = wgtorch.randint(3, 11, (10,), device=gpu)  # the offset moved on by the blocks used
+    np.testing.assert_array_equal(r.cpu().numpy(), 3 + (words(10, 1234, off) % 8).astype(np.int64))
+    off += 3
+    z = wgtorch.randn(5000, device=gpu).cpu().numpy()
+    np.testing.assert_allclose(z, normal(5000, 1234, off), rtol=1e-4, atol=1e-4)  # transcendentals differ in ulps
+    assert abs(z.mean()) < 0.05 and abs(z.std() - 1) < 0.05
+
+
+def test_philox_is_deterministic_per_seed_and_state(gpu):
+    wgtorch.manual_seed(7)
+    a = wgtorch.rand(100, device=gpu).cpu()
+    b = wgtorch.rand(100, device=gpu).cpu()
+    assert not np.array_equal(a.numpy(), b.numpy())
+    state = wgtorch.get_rng_state()
+    c = wgtorch.randn(50, device=gpu).cpu()
+    wgtorch.set_rng_state(state)
+    np.testing.assert_array_equal(wgtorch.randn(50, device=gpu).cpu().numpy(), c.numpy())
+    wgtorch.manual_seed(7)
+    np.testing.assert_array_equal(wgtorch.rand(100, device=gpu).cpu().numpy(), a.numpy())
+    g = wgtorch.Generator().manual_seed(7)
+    np.testing.assert_array_equal(wgtorch.rand(100, generator=g, device=gpu).cpu().numpy(), a.numpy())
+    x = wgtorch.empty(20000, device=gpu).uniform_(-2.0, 3.0).cpu().numpy()
+    assert x.min() >= -2.0 and x.max() < 3.0 and abs(x.mean() - 0.5) < 0.05
+    m = wgtorch.empty(20000, device=gpu).bernoulli_(0.25).cpu().numpy()
+    assert set(np.unique(m)) <= {0.0, 1.0} and abs(m.mean() - 0.25) < 0.02

@@ -26,6 +26,7 @@ class Generator:
             raise RuntimeError("Overflow when unpacking long long")
         self._seed = seed
         self._mt._legacy_seeding(seed & 0xFFFFFFFF)
+        self.philox_offset = 0  # blocks of 4 words drawn by the wgpu device's Philox
         self._next_double_normal = None  # Box-Muller's cached second value
         return self
 
@@ -41,12 +42,12 @@ class Generator:
     def get_state(self):
         import pickle
         from .ops.creation import tensor
-        blob = pickle.dumps((self._seed, self._mt.state, self._next_double_normal))
+        blob = pickle.dumps((self._seed, self._mt.state, self._next_double_normal, self.philox_offset))
         return tensor(np.frombuffer(blob, dtype=np.uint8).copy())
 
     def set_state(self, state):
         import pickle
-        self._seed, st, self._next_double_normal = pickle.loads(state.numpy().tobytes())
+        self._seed, st, self._next_double_normal, self.philox_offset = pickle.loads(state.numpy().tobytes())
         self._mt.state = st
         return self
 

@@ -19,6 +19,8 @@ PRIMITIVES = (
     "matmul",
     # indexing
     "gather", "scatter_", "index", "index_put_", "nonzero", "sort", "unique",
+    # random numbers (cpu: PyTorch's Mersenne Twister; wgpu: Philox)
+    "random",
     # fused kernels
     "softmax", "log_softmax",
 )

@@ -434,6 +434,23 @@ def unique(x, sorted_, return_inverse, return_counts):
     return r if isinstance(r, tuple) else (r,)
 
 
+# ---- random numbers: PyTorch's Mersenne Twister stream (random.Generator) --------------------
+def random(kind, shape, dt, gen, a, b):
+    """uniform [a, b), normal (mean a, std b) or integers [a, b), drawn as PyTorch's cpu draws them."""
+    n = math.prod(shape)
+    if kind == "uniform":
+        if (a, b) == (0.0, 1.0):  # rand(): the unit draw itself
+            vals = gen.uniform(n, dt.np)
+        else:  # uniform_(a, b): float32(u) * float32(b - a) + float32(a), as PyTorch
+            ct = np.float64 if dt.np == np.float64 else np.float32
+            vals = gen.uniform(n, ct) * ct(b - a) + ct(a)
+    elif kind == "normal":
+        vals = gen.normal(n, dt.np, a, b)
+    else:
+        vals = gen.random_below(n, b - a) + a
+    return vals.astype(dt.np, copy=False).reshape(shape)
+
+
 # ---- fused kernels (speed: one pass instead of a composite) ---------------------------
 def softmax(x, dim):
     m = np.max(x, axis=dim, keepdims=True)

@@ -88,9 +88,10 @@ def zero_(x):
     return fill_(x, 0)
 
 
-def _random_fill(x, arr):
+def _random_fill(x, kind, generator, a, b):
+    """Fill x in place with the backend's random draw (no autograd history)."""
     check_inplace(x)
-    x._be.copy_(x._data, x._be.from_numpy(np.array(arr.reshape(x.shape), order="C")))
+    x._be.copy_(x._data, x._be.random(kind, x.shape, x._dtype, gen(generator), a, b))
     x._vc[0] += 1
     return x
 
@@ -100,10 +101,7 @@ def uniform_(x, a=0.0, b=1.0, generator=None):
         raise RuntimeError(f"\"check_uniform_bounds\" not implemented for '{x._dtype.name}'")
     if a > b:
         raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
-    ct = np.float64 if x._dtype is dtypes.float64 else np.float32
-    u = gen(generator).uniform(x.numel(), ct)
-    vals = (u * ct(b - a) + ct(a)).astype(x._dtype.np)
-    return _random_fill(x, vals)
+    return _random_fill(x, "uniform", generator, a, b)
 
 
 def normal_(x, mean=0.0, std=1.0, generator=None):
@@ -111,20 +109,24 @@ def normal_(x, mean=0.0, std=1.0, generator=None):
         raise RuntimeError(f"\"normal_kernel_cpu\" not implemented for '{x._dtype.name}'")
     if std < 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
-    return _random_fill(x, gen(generator).normal(x.numel(), x._dtype.np, mean, std))
+    return _random_fill(x, "normal", generator, mean, std)
 
 
 def random_(x, low=0, high=None, generator=None):
     if high is None:
         high, low = (low, 0) if low else (2 ** 24 + 1 if x._dtype is dtypes.float32 else 2 ** 63 - 1, 0)
-    vals = gen(generator).random_below(x.numel(), high - low) + low
-    return _random_fill(x, vals.astype(x._dtype.np))
+    return _random_fill(x, "randint", generator, low, high)
 
 
 def bernoulli_(x, p=0.5, generator=None):
-    u = gen(generator).uniform(x.numel(), np.float64)
-    pv = p._host().reshape(-1) if isinstance(p, Tensor) else p
-    return _random_fill(x, (u < pv).astype(x._dtype.np))
+    """1 where a uniform draw is below p (composed: it runs on every device)."""
+    check_inplace(x)
+    u = _make(x._be.random("uniform", x.shape, dtypes.float32, gen(generator), 0.0, 1.0), dtypes.float32, x._be)
+    with grad_mode.no_grad():
+        keep = u < (p.detach().to(dtypes.float32) if isinstance(p, Tensor) else p)
+        x._be.copy_(x._data, keep._data)
+    x._vc[0] += 1
+    return x
 
 
 def bernoulli(x, p=None, generator=None):
@@ -133,8 +135,12 @@ def bernoulli(x, p=None, generator=None):
 
 
 def exponential_(x, lambd=1.0, generator=None):
-    u = gen(generator).uniform(x.numel(), np.float64)
-    return _random_fill(x, (-np.log1p(-u) / lambd).astype(x._dtype.np))
+    check_inplace(x)
+    u = _make(x._be.random("uniform", x.shape, x._dtype, gen(generator), 0.0, 1.0), x._dtype, x._be)
+    with grad_mode.no_grad():
+        x._be.copy_(x._data, ((-u).log1p() * (-1.0 / lambd))._data)
+    x._vc[0] += 1
+    return x
 
 
 def multinomial(probs, num_samples, replacement=False, generator=None):

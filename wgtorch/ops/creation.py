@@ -290,13 +290,17 @@ def _random_out(arr, dt, device, requires_grad):
     return _finish(be.from_numpy(arr), dt, be, requires_grad)
 
 
-def _float_draw(kernel, draw, size, generator, dtype, device, requires_grad):
+def _draw(kind, shape, dt, generator, device, requires_grad, a, b):
+    """Random values drawn on the device itself (the backend's `random` primitive)."""
+    be = _backend(device)
+    return _finish(be.random(kind, shape, dt, gen(generator), a, b), dt, be, requires_grad)
+
+
+def _float_draw(kernel, kind, size, generator, dtype, device, requires_grad):
     dt = _dt(dtype)
     if not dt.is_floating_point:
         raise RuntimeError(f"\"{kernel}\" not implemented for '{dt.name}'")
-    shape = _shape(size)
-    vals = getattr(gen(generator), draw)(math.prod(shape), dt.np).reshape(shape)
-    return _random_out(vals, dt, device, requires_grad)
+    return _draw(kind, _shape(size), dt, generator, device, requires_grad, 0.0, 1.0)
 
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None):
@@ -327,10 +331,7 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     dt = _dt(dtype, dtypes.int64)
-    shape = _shape((tuple(size),))
-    n = int(np.prod(shape, dtype=np.int64))
-    vals = gen(generator).random_below(n, high - low) + low
-    return _random_out(vals.astype(dt.np).reshape(shape), dt, device, requires_grad)
+    return _draw("randint", _shape((tuple(size),)), dt, generator, device, requires_grad, low, high)
 
 
 def randint_like(x, low, high=None, dtype=None, device=None, generator=None):
@@ -370,7 +371,4 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
         return (z.to(ref.device) * std + mean).detach()
     if std < 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
-    dt = _dt(dtype)
-    shape = _shape((tuple(size),))
-    n = int(np.prod(shape, dtype=np.int64))
-    return _random_out(g.normal(n, dt.np, mean, std).reshape(shape), dt, device, requires_grad)
+    return _draw("normal", _shape((tuple(size),)), _dt(dtype), g, device, requires_grad, mean, std)

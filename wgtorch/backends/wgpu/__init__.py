@@ -16,7 +16,7 @@ from . import context
 from .allocator import Allocator
 from .array import STORAGE, Storage, WgpuArray, contiguous_strides, from_stand_in, stand_in
 from .kernels import (BINARY, BOOL_RESULT, PRED, REDUCE, UNARY, WGSL_T, argreduce_source, elementwise_source,
-                      expr_for, index_source, kind, matmul_source, out_type, reduce_source, scalar_bits, scan_source,
+                      expr_for, index_source, kind, matmul_source, out_type, random_source, reduce_source, scalar_bits, scan_source,
                       scatter_source, softmax_source)
 from .queue import Queue
 
@@ -579,6 +579,28 @@ class WgpuBackend:
             raise ValueError(f"shape mismatch: {values.shape} into {lay['shape']}") from None
         vals = self.view_expand(values, lay["shape"]) if values.shape != lay["shape"] else values
         self._index_run("add" if accumulate else "put", x, vals, lay, vals.offset, vals.strides)
+
+    # ---- random numbers: Philox 4x32-10 on the device ------------------------------------------
+    def random(self, kind_, shape, dt, gen, a, b):
+        """uniform [a, b), normal (mean a, std b) or integers [a, b), from the
+        generator's seed and Philox offset (which advances by the blocks used)."""
+        out = self._new(tuple(shape), self._logical(dt))
+        blocks = -(-out.size // 4)
+        seed, off = gen.initial_seed(), gen.philox_offset
+        gen.philox_offset += blocks
+        rng = 0
+        if kind_ == "randint":
+            rng = int(b) - int(a)
+            if not 0 < rng < 1 << 32:
+                raise RuntimeError(f"wgpu randint supports ranges up to 2**32, got {rng}")
+        out_t = out_type(out.dtype)
+        key = ("random", kind_, out_t)
+        source = None if key in self.pipelines else random_source(kind_, out_t)
+        fbits = [scalar_bits(v, "f") if kind_ != "randint" else 0 for v in (a, b)]
+        words = [out.size, 0, seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF, off & 0xFFFFFFFF, (off >> 32) & 0xFFFFFFFF,
+                 int(a) & 0xFFFFFFFF if kind_ == "randint" else 0, rng & 0xFFFFFFFF] + fbits + [0, 0]
+        self._run(key, [out.storage.buffer], words, blocks, source=source, row_word=1)
+        return out
 
     # ---- host fallbacks: data-dependent sizes and sorting (read back, NumPy, upload) -------------------
     def nonzero(self, x):

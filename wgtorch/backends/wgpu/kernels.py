@@ -367,3 +367,25 @@ def index_source(mode, n_idx, t):
             .replace(", v)", ", other[vo])")
     return Template(read_shader("index.wgsl")).substitute(
         DATA_T=data_t, IDX_DECLS=decls, PARAM_BINDING=n_idx + 2, IDX_LOADS=loads, BODY=body)
+
+
+# -- random numbers: {kind: (code run once per block of 4, value of element j)} -------------------
+_RANDOM = {
+    "uniform": ("", "unit(w[j]) * (p.b - p.a) + p.a"),
+    # Box-Muller on the pairs (w0, w1) and (w2, w3)
+    "normal": ("""    var z: vec4<f32>;
+    for (var h = 0u; h < 2u; h++) {
+        let r = sqrt(-2.0 * log(unit(w[2u * h]) + 5.9604644775390625e-08));
+        let th = 6.283185307179586 * unit(w[2u * h + 1u]);
+        z[2u * h] = r * cos(th);
+        z[2u * h + 1u] = r * sin(th);
+    }""", "z[j] * p.b + p.a"),
+    "randint": ("", "p.lo + i32(w[j] % p.range)"),
+}
+
+
+def random_source(kind_, out_t):
+    prepare, value = _RANDOM[kind_]
+    k = "i" if kind_ == "randint" else "f"
+    return Template(read_shader("philox.wgsl")).substitute(OUT_T=decl(out_t), PREPARE=prepare,
+                                                           VALUE=store(value, k, out_t))
