@@ -260,3 +260,15 @@ def test_philox_is_deterministic_per_seed_and_state(gpu):
     assert x.min() >= -2.0 and x.max() < 3.0 and abs(x.mean() - 0.5) < 0.05
     m = wgtorch.empty(20000, device=gpu).bernoulli_(0.25).cpu().numpy()
     assert set(np.unique(m)) <= {0.0, 1.0} and abs(m.mean() - 0.25) < 0.02
+
+
+def test_set_default_device(gpu):
+    try:
+        wgtorch.set_default_device(gpu)
+        assert wgtorch.get_default_device() == wgtorch.device("wgpu:0")
+        for t in (wgtorch.zeros(2), wgtorch.tensor([1.0, 2.0]), wgtorch.rand(3), wgtorch.arange(4)):
+            assert t.device == wgtorch.device("wgpu:0")
+        assert wgtorch.from_numpy(np.zeros(2)).device.type == "cpu"  # shares host memory, as in PyTorch
+    finally:
+        wgtorch.set_default_device(None)
+    assert wgtorch.zeros(2).device.type == "cpu"

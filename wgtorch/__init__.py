@@ -1,7 +1,7 @@
 """wgtorch: PyTorch's shape on NumPy (cpu) and WGSL compute shaders through wgpu."""
 # ruff: noqa: F401  (this module re-exports the public API)
 from . import dtypes as _dt
-from .device import device
+from .device import device, get_default_device, set_default_device
 from .dtypes import get_default_dtype, promote_types, set_default_dtype
 from .dtypes import dtype
 from .errors import OutOfMemoryError

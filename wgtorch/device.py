@@ -61,3 +61,13 @@ class device:
 
 _interned = {}
 CPU = device("cpu")
+_default = [CPU]
+
+
+def set_default_device(dev):
+    """The device factories (tensor, zeros, rand, ...) use when given none."""
+    _default[0] = CPU if dev is None else device(dev)
+
+
+def get_default_device():
+    return _default[0]

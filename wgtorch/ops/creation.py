@@ -6,13 +6,13 @@ import numpy as np
 
 from .. import dtypes
 from ..backends import for_device
-from ..device import CPU, device as _device
+from ..device import CPU, _default as _default_device, device as _device
 from ..random import gen
 from .core import Tensor, _make
 
 
 def _backend(device):
-    return for_device(CPU if device is None else _device(device))
+    return for_device(_default_device[0] if device is None else _device(device))
 
 
 def _dt(dtype, default=None):
