@@ -21,6 +21,11 @@ from .kernels import (BINARY, BOOL_RESULT, PRED, REDUCE, UNARY, WGSL_T, argreduc
 from .queue import Queue
 
 _WG = 256          # threads per workgroup of the 1-D kernels
+# lavapipe (Mesa's llvmpipe) ends any shader loop after 65,535 iterations: kernels
+# whose threads loop along a row keep under it (a row of up to _ROW_MAX elements is
+# folded by 256 threads), and longer work is split on the host or refused clearly.
+_LOOP_MAX = 65535
+_ROW_MAX = 256 * 32768
 _I32 = (np.iinfo(np.int32).min, np.iinfo(np.int32).max)
 
 
@@ -41,6 +46,7 @@ class WgpuBackend:
             self.wgpu, self.dev = wgpu, dev
             self.alloc = Allocator(dev, usage, dev.limits["max-buffer-size"])
             self.max_binding = dev.limits["max-storage-buffer-binding-size"]
+            self.align = dev.limits["min-storage-buffer-offset-alignment"]
             self.queue = Queue(dev, wgpu)
             self.pipelines, self.bind_groups = {}, {}
             self._software = context.is_software(context.adapter().info)
@@ -78,12 +84,22 @@ class WgpuBackend:
             p = self.pipelines[kernel] = (pipe, bgl)
         return p
 
-    def _bind_group(self, kernel, bgl, buffers, param_size):
-        key = (id(bgl),) + tuple([b.uid for b in buffers])
+    def _bind_group(self, kernel, bgl, buffers, param_size, windows=None):
+        """buffers bound whole, or through windows [(byte offset, byte size) or None]."""
+        windows = windows or [None] * len(buffers)
+        key = (id(bgl),) + tuple([b.uid for b in buffers]) + tuple(windows)
         bg = self.bind_groups.get(key)
         if bg is None:
-            entries = [{"binding": i, "resource": {"buffer": b, "offset": 0, "size": b.size}}
-                       for i, b in enumerate(buffers)]
+            wins = [w or (0, b.size) for b, w in zip(buffers, windows)]
+            for b, (_, size) in zip(buffers, wins):
+                if size > self.max_binding:
+                    raise RuntimeError(
+                        f"wgpu: this operation binds a buffer of {size} bytes, more than the device's largest storage "
+                        f"binding ({self.max_binding} bytes), and does not run in chunks yet; move the tensor to "
+                        f"the cpu for it (elementwise ops on contiguous tensors, fills, copies and full reductions "
+                        f"run in chunks)")
+            entries = [{"binding": i, "resource": {"buffer": b, "offset": off, "size": size}}
+                       for i, (b, (off, size)) in enumerate(zip(buffers, wins))]
             entries.append({"binding": len(buffers), "resource": {"buffer": self.queue.ring, "offset": 0,
                                                                    "size": param_size}})
             bg = self.bind_groups[key] = self.dev.create_bind_group(layout=bgl, entries=entries)
@@ -94,7 +110,7 @@ class WgpuBackend:
         data = struct.pack(f"<{len(words)}I", *words)
         return self.queue.params(data), len(data)
 
-    def _run(self, kernel, buffers, words, n, source=None, row_word=None):
+    def _run(self, kernel, buffers, words, n, source=None, row_word=None, windows=None):
         """Dispatch `kernel` over n threads (a 2-D grid past 65,535 workgroups)."""
         if n == 0:
             return
@@ -104,7 +120,30 @@ class WgpuBackend:
         words[_ROW[kernel] if row_word is None else row_word] = gx * _WG
         off, size = self._params(words)
         pipe, bgl = self._pipeline(kernel, len(buffers), source)
-        self.queue.dispatch(pipe, self._bind_group(kernel, bgl, buffers, size), (gx, gy, 1), (off,))
+        self.queue.dispatch(pipe, self._bind_group(kernel, bgl, buffers, size, windows), (gx, gy, 1), (off,))
+
+    def _chunks(self, n, parts, limit=None):
+        """Split n elements so that every binding fits the device's limit. parts:
+        (buffer, element offset, 'c' = advances with the element, 's' = one element).
+        Yields (first element, count, windows, element offsets within the windows).
+        Window starts are aligned to min-storage-buffer-offset-alignment."""
+        if all(buf.size <= self.max_binding for buf, _, _ in parts) and (limit is None or n <= limit):
+            yield 0, n, None, [off for _, off, _ in parts]
+            return
+        align = self.align
+        chunk = (self.max_binding - 2 * align) // 4
+        if limit is not None:
+            chunk = min(chunk, limit)
+        for e0 in range(0, n, chunk):
+            cnt = min(chunk, n - e0)
+            windows, offs = [], []
+            for buf, off, k in parts:
+                first = off + (e0 if k == "c" else 0)
+                start = (4 * first) // align * align
+                end = min(4 * (first + (cnt if k == "c" else 1)), buf.size)
+                windows.append((start, -(-(end - start) // 4) * 4))
+                offs.append(first - start // 4)
+            yield e0, cnt, windows, offs
 
     # ---- creation and transfer ---------------------------------------------------------
     def _new(self, shape, np_dtype):
@@ -112,11 +151,7 @@ class WgpuBackend:
         n = 1
         for s in shape:
             n *= s
-        nbytes = 4 * n
-        if nbytes > self.max_binding:
-            raise RuntimeError(f"wgpu: a tensor of {nbytes} bytes is larger than the device's largest storage "
-                               f"binding ({self.max_binding} bytes)")
-        st = Storage(self.alloc.alloc(nbytes), self.alloc)
+        st = Storage(self.alloc.alloc(4 * n), self.alloc)
         return WgpuArray(st, shape, contiguous_strides(shape), 0, _NP_DTYPE.get(np_dtype) or np.dtype(np_dtype))
 
     def from_numpy(self, a):
@@ -185,8 +220,11 @@ class WgpuBackend:
         return from_stand_in(h, np.broadcast_to(stand_in(h), shape))
 
     def view_index(self, h, key):
-        r = stand_in(h)[key]
-        return from_stand_in(h, r if isinstance(r, np.ndarray) else stand_in(h)[key + (Ellipsis,)])
+        # a trailing ... keeps an all-int key a 0-d view: NumPy would otherwise read the
+        # element of the stand-in, which has no memory behind it
+        if not any(k is Ellipsis for k in key):
+            key = key + (Ellipsis,)
+        return from_stand_in(h, stand_in(h)[key])
 
     def view_strided(self, h, shape, strides, offset):
         return WgpuArray(h.storage, shape, strides, h.offset + offset, h.dtype)
@@ -208,7 +246,8 @@ class WgpuBackend:
         sd = STORAGE[h.dtype]
         bits = int(np.array(value).astype(h.dtype).astype(sd).view(np.uint32))
         if self.is_contiguous(h):
-            self._run("fill", [h.storage.buffer], [h.offset, h.size, bits, 0], h.size)
+            for _, cnt, windows, (off,) in self._chunks(h.size, [(h.storage.buffer, h.offset, "c")]):
+                self._run("fill", [h.storage.buffer], [off, cnt, bits, 0], cnt, windows=windows)
         else:
             self.copy_(h, self.full((), value, _Dt(h.dtype)))
 
@@ -218,6 +257,9 @@ class WgpuBackend:
         if src.dtype != dst.dtype:
             src = self.cast(src, _Dt(dst.dtype))
         src = self.view_expand(src, dst.shape) if src.shape != dst.shape else src
+        if self.is_contiguous(dst) and self.is_contiguous(src) and dst.size:
+            self.queue.copy(src.storage.buffer, 4 * src.offset, dst.storage.buffer, 4 * dst.offset, 4 * dst.size)
+            return
         nd = len(dst.shape)
         if nd > 8:
             raise RuntimeError("wgpu copies support at most 8 dimensions")
@@ -265,15 +307,20 @@ class WgpuBackend:
             in_types, [k for _, k in ins], [k for _, k in scal], body, result_k, out_t, layouts)
         nd = len(shape)
         pad = [0] * (8 - nd)
-        words = [out.size, nd, 0, 0]
-        words += [scalar_bits(v, k) for v, k in scal] + [0] * (4 - len(scal))
-        words += [h.offset & 0xFFFFFFFF for h, _ in ins] + [0] * (4 - len(ins))
-        words += list(shape) + pad
+        sbits = [scalar_bits(v, k) for v, k in scal] + [0] * (4 - len(scal))
+        tail = list(shape) + pad
         for j in range(3):
             st = ins[j][0].strides if j < len(ins) else (0,) * nd
-            words += [s & 0xFFFFFFFF for s in st] + pad
-        self._run(key, [out.storage.buffer] + [h.storage.buffer for h, _ in ins], words, out.size,
-                  source=source, row_word=2)
+            tail += [s & 0xFFFFFFFF for s in st] + pad
+        buffers = [out.storage.buffer] + [h.storage.buffer for h, _ in ins]
+        if "n" in layouts:  # the N-d walk binds whole buffers (a clear error past the binding limit)
+            chunks = [(0, out.size, None, [out.offset] + [h.offset for h, _ in ins])]
+        else:
+            chunks = self._chunks(out.size, [(out.storage.buffer, out.offset, "c")] +
+                                  [(h.storage.buffer, h.offset, lay) for (h, _), lay in zip(ins, layouts)])
+        for _, cnt, windows, offs in chunks:
+            words = [cnt, nd, 0, offs[0]] + sbits + [o & 0xFFFFFFFF for o in offs[1:]] + [0] * (4 - len(ins)) + tail
+            self._run(key, buffers, words, cnt, source=source, row_word=2, windows=windows)
         return out
 
     def unary(self, op, x, dt):
@@ -330,7 +377,7 @@ class WgpuBackend:
             rows *= s
         return v, rows, (v.size // rows if rows else 0), kept
 
-    def _row_dispatch(self, key, source, buffers, words, rows, writable=(0,)):
+    def _row_dispatch(self, key, source, buffers, words, rows, writable=(0,), windows=None):
         """One workgroup per row (a 2-D grid past 65,535 rows)."""
         if rows == 0:
             return
@@ -339,33 +386,66 @@ class WgpuBackend:
         words[3] = gx
         off, size = self._params(words)
         pipe, bgl = self._pipeline(key, len(buffers), source, writable)
-        self.queue.dispatch(pipe, self._bind_group(key, bgl, buffers, size), (gx, gy, 1), (off,))
+        self.queue.dispatch(pipe, self._bind_group(key, bgl, buffers, size, windows), (gx, gy, 1), (off,))
 
     def reduce(self, op, x, dims, keepdim, dt):
         k = kind(dt.np)
         if op not in REDUCE or k not in REDUCE[op]:
             raise NotImplementedError(f"'{op}' over {dt} is not implemented on the wgpu device yet")
         v, rows, n, kept = self._rows(x, tuple(dims))
+        if rows == 1 and (n > _ROW_MAX or v.storage.buffer.size > self.max_binding):
+            return self._reduce_in_chunks(op, v, n, x, dims, keepdim, dt)
+        if n > _ROW_MAX:
+            raise RuntimeError(f"wgpu: reducing {rows} rows of {n} elements is not supported yet (rows longer "
+                               f"than {_ROW_MAX} elements are reduced only when there is one row)")
         out = self._new(kept, dt.np)
-        in_t, out_t = WGSL_T[STORAGE[v.dtype]], out_type(out.dtype)
-        key = ("reduce", op, in_t, k, out_t)
-        source = None if key in self.pipelines else reduce_source(op, in_t, k, out_t)
-        scale = int(np.array(1.0 / n if n else np.nan, np.float32).view(np.uint32))
-        buffers, writable = [out.storage.buffer, v.storage.buffer], (0,)
-        if op == "sum" and k == "i":  # checked 64-bit sum: reports through the error flag
-            buffers, writable = buffers + [self.errors], (0, 2)
-            self.unchecked = True
-        self._row_dispatch(key, source, buffers, [rows, n, v.offset, 0, scale, 0, 0, 0], rows, writable)
+        self._reduce_rows(op, k, out, v.storage.buffer, v.offset, v.dtype, rows, n)
         if n == 0 and rows:  # an empty reduction is its identity (NaN for mean)
             out = self.full(kept, {"sum": 0, "prod": 1, "all": True, "any": False, "mean": np.nan}[op], dt)
         if keepdim:
             out = self.view_reshape(out, tuple(1 if d in dims else s for d, s in enumerate(x.shape)))
         return out
 
+    def _reduce_rows(self, op, k, out, buf, offset, in_dtype, rows, n, window=None):
+        """out[r] = op over elements [offset + r n, offset + (r + 1) n) of buf."""
+        in_t, out_t = WGSL_T[STORAGE[in_dtype]], out_type(out.dtype)
+        key = ("reduce", op, in_t, k, out_t)
+        source = None if key in self.pipelines else reduce_source(op, in_t, k, out_t)
+        scale = int(np.array(1.0 / n if n else np.nan, np.float32).view(np.uint32))
+        buffers, writable, windows = [out.storage.buffer, buf], (0,), [None, window]
+        if op == "sum" and k == "i":  # checked 64-bit sum: reports through the error flag
+            buffers, writable, windows = buffers + [self.errors], (0, 2), windows + [None]
+            self.unchecked = True
+        self._row_dispatch(key, source, buffers, [rows, n, offset, 0, scale, 0, 0, 0], rows, writable, windows)
+
+    def _reduce_in_chunks(self, op, v, n, x, dims, keepdim, dt):
+        """A full reduction of a tensor larger than one binding: one partial result
+        per chunk, then the reduction of the partials."""
+        part_op = "sum" if op == "mean" else op
+        chunks = list(self._chunks(n, [(v.storage.buffer, v.offset, "c")], _ROW_MAX))
+        partials = self._new((len(chunks),), dt.np)
+        for i, (_, cnt, windows, (off,)) in enumerate(chunks):
+            one = WgpuArray(partials.storage, (), (), i, partials.dtype)
+            part = self._new((), dt.np)
+            self._reduce_rows(part_op, kind(dt.np), part, v.storage.buffer, off, v.dtype, 1, cnt, windows[0])
+            self.copy_(one, part)
+        out = self.reduce(part_op, partials, (0,), False, dt)
+        if op == "mean":
+            out = self.binary("mul", out, 1.0 / n, dt)
+        if keepdim:
+            out = self.view_reshape(out, (1,) * x.ndim)
+        return out
+
+    def _check_row(self, op, n, limit=_ROW_MAX):
+        if n > limit:
+            raise RuntimeError(f"wgpu: {op} along {n} elements is not supported yet (at most {limit}: the "
+                               "software driver ends longer shader loops); move the tensor to the cpu for it")
+
     def argreduce(self, op, x, dim, keepdim):
         k = kind(x.dtype)
         dims = tuple(range(x.ndim)) if dim is None else (dim,)
         v, rows, n, kept = self._rows(x, dims)
+        self._check_row(op, n)
         out = self._new(kept, np.int64)
         in_t = WGSL_T[STORAGE[v.dtype]]
         key = ("argreduce", op, in_t, k)
@@ -381,6 +461,7 @@ class WgpuBackend:
             return self.cast(x, dt)
         perm = [d for d in range(x.ndim) if d != dim] + [dim]
         v, rows, n, _ = self._rows(x, (dim,))
+        self._check_row(op, n, _LOOP_MAX)  # one thread walks the whole row
         out = self._new(v.shape, dt.np)
         in_t, out_t = WGSL_T[STORAGE[v.dtype]], out_type(out.dtype)
         key = ("scan", op, in_t, k, out_t)
@@ -394,6 +475,7 @@ class WgpuBackend:
         if dim is None:
             x, dim = self.view_reshape(x, (1,)), 0
         v, rows, n, _ = self._rows(x, (dim,))
+        self._check_row(op, n)
         if v.dtype.kind != "f":
             raise TypeError(f"{op} on wgpu needs a floating-point tensor")
         out = self._new(v.shape, v.dtype)
@@ -443,7 +525,8 @@ class WgpuBackend:
         # rows on software adapters, scalar register blocking, or workgroup-memory tiles
         vec4 = (self._software and a.dtype == np.float32 and a.strides[-1] == 1 and b.strides[-1] == 1 and
                 n % 4 == 0 and b.offset % 4 == 0 and b.strides[-2] % 4 == 0 and bbs % 4 == 0)
-        blocked = self._software
+        blocked = self._software and kk < _LOOP_MAX  # (the tiled kernel loops K / 16 times)
+        vec4 = vec4 and blocked
         key = ("matmul", t, half, blocked, vec4)
         source = None if key in self.pipelines else (read_shader("matmul_vec4.wgsl") if vec4 else
                                                      matmul_source(t, half, blocked))

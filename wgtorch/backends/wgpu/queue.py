@@ -35,7 +35,8 @@ class Queue:
 
     def dispatch(self, pipeline, bind_group, groups, offsets=()):
         if self.cpass is None:
-            self.encoder = self.device.create_command_encoder()
+            if self.encoder is None:
+                self.encoder = self.device.create_command_encoder()
             self.cpass = self.encoder.begin_compute_pass()
         self.cpass.set_pipeline(pipeline)
         self.cpass.set_bind_group(0, bind_group, list(offsets))
@@ -44,13 +45,24 @@ class Queue:
         if self.pending >= MAX_PENDING:
             self.flush()
 
+    def copy(self, src, src_offset, dst, dst_offset, nbytes):
+        """A buffer-to-buffer copy, in order with the recorded dispatches."""
+        if self.cpass is not None:  # copies are recorded outside compute passes
+            self.cpass.end()
+            self.cpass = None
+        if self.encoder is None:
+            self.encoder = self.device.create_command_encoder()
+        self.encoder.copy_buffer_to_buffer(src, src_offset, dst, dst_offset, nbytes)
+        self.pending += 1
+
     def flush(self):
         if self.ring_pos > self.ring_start:  # write_buffer lands before the submit's commands
             self.device.queue.write_buffer(self.ring, self.ring_start,
                                            self.ring_host[self.ring_start:self.ring_pos])
             self.ring_start = self.ring_pos
-        if self.cpass is not None:
-            self.cpass.end()
+        if self.encoder is not None:
+            if self.cpass is not None:
+                self.cpass.end()
             self.device.queue.submit([self.encoder.finish()])
             self.cpass = self.encoder = None
             self.pending = 0
