@@ -1,8 +1,10 @@
 """The wgpu backend: the primitive set as WGSL compute kernels run through wgpu.
 
-Work in progress (issue 3): devices, memory, transfers, views, fill and strided
-copies run on the GPU; a primitive not written yet raises NotImplementedError
-naming it, never a wrong answer."""
+Handles are WgpuArray views (storage buffer, shape, element strides, offset).
+Kernels come from shaders/ specialised in kernels.py; dispatches are batched in
+queue.py; buffers come from allocator.py. Data-dependent sizes and sorting read
+back and use the cpu backend (the host fallbacks the README lists). A primitive
+a backend lacks raises NotImplementedError naming it, never a wrong answer."""
 import functools
 import re
 import struct
@@ -16,8 +18,8 @@ from . import context
 from .allocator import Allocator
 from .array import STORAGE, Storage, WgpuArray, contiguous_strides, from_stand_in, stand_in
 from .kernels import (BINARY, BOOL_RESULT, PRED, REDUCE, UNARY, WGSL_T, argreduce_source, elementwise_source,
-                      expr_for, index_source, kind, matmul_source, out_type, random_source, reduce_source, scalar_bits, scan_source,
-                      scatter_source, softmax_source)
+                      expr_for, index_source, kind, matmul_source, out_type, random_source, reduce_source,
+                      scalar_bits, scan_source, scatter_source, softmax_source)
 from .queue import Queue
 
 _WG = 256          # threads per workgroup of the 1-D kernels
