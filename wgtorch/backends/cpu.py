@@ -250,8 +250,8 @@ BINARY = {
     "gt": np.greater, "ge": np.greater_equal,
 }
 # ops that can divide by zero or leave the domain: checked, and NumPy's warnings silenced
-_CHECKS = {"floor_divide": check_int_divisor, "trunc_divide": check_int_divisor, "remainder": check_int_divisor, "fmod": check_int_divisor,
-           "pow": _check_pow}
+_CHECKS = {"floor_divide": check_int_divisor, "trunc_divide": check_int_divisor, "remainder": check_int_divisor,
+           "fmod": check_int_divisor, "pow": _check_pow}
 _NOISY = {"div", "trunc_divide", "floor_divide", "remainder", "pow", "atan2", "fmod"}
 
 

@@ -547,8 +547,8 @@ def clamp(x, min=None, max=None):
         return r if max is None else minimum(r, max)
     dt = x._dtype
     for v in (min, max):
-        if v is not None:
-            dt = _rt(dt, prio(x), v._dtype if isinstance(v, Tensor) else _sdt(v), prio(v) if isinstance(v, Tensor) else 0)
+        if v is not None:  # (tensor bounds took the maximum/minimum path above)
+            dt = _rt(dt, prio(x), _sdt(v), 0)
     lo = min._data if isinstance(min, Tensor) else min
     hi = max._data if isinstance(max, Tensor) else max
     r = _make(x._be.clamp(x._data, lo, hi, dt), dt, x._be)

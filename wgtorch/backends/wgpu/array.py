@@ -5,10 +5,10 @@ import numpy as np
 
 # 32-bit storage: every dtype of this backend is held as one 32-bit word per element
 # (float16 as float32 rounded to half precision by every kernel that writes it)
-STORAGE = {np.dtype(np.float32): np.dtype(np.float32), np.dtype(np.float16): np.dtype(np.float32), np.dtype(np.int32): np.dtype(np.int32),
-           np.dtype(np.int64): np.dtype(np.int32), np.dtype(np.int16): np.dtype(np.int32),
-           np.dtype(np.int8): np.dtype(np.int32), np.dtype(np.uint8): np.dtype(np.int32),
-           np.dtype(np.bool_): np.dtype(np.uint32)}
+_I32 = np.dtype(np.int32)
+STORAGE = {np.dtype(np.float32): np.dtype(np.float32), np.dtype(np.float16): np.dtype(np.float32),
+           np.dtype(np.int32): _I32, np.dtype(np.int64): _I32, np.dtype(np.int16): _I32,
+           np.dtype(np.int8): _I32, np.dtype(np.uint8): _I32, np.dtype(np.bool_): np.dtype(np.uint32)}
 
 
 class Storage:

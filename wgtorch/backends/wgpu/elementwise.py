@@ -1,0 +1,112 @@
+"""wgpu elementwise primitives: one specialised kernel per op, dtype and layout."""
+import functools
+import re
+
+import numpy as np
+
+from .array import STORAGE, WgpuArray
+from .base import _Dt
+from .kernels import BINARY, BOOL_RESULT, PRED, UNARY, WGSL_T, elementwise_source, expr_for, kind, out_type, scalar_bits
+
+
+@functools.lru_cache(maxsize=None)
+def _rename(expr, is_handle):
+    """expr with its operands a, b, c renamed to the kernel's inputs v0.. and scalars s0.."""
+    names, nv, ns = {}, 0, 0
+    for letter, h in zip("abc", is_handle):
+        if h:
+            names[letter], nv = f"v{nv}", nv + 1
+        else:
+            names[letter], ns = f"s{ns}", ns + 1
+    return re.sub(r"\b[abc]\b", lambda m: names[m.group(0)], expr)
+
+
+
+class ElementwiseOps:
+    def _ew(self, expr, args, result_k, out_dtype):
+        """One elementwise dispatch. args: (value, kind) pairs, a value being a
+        handle (broadcast to the output's shape) or a Python scalar; expr names
+        them a, b, c in order."""
+        handles = [v for v, _ in args if isinstance(v, WgpuArray)]
+        try:
+            shape = handles[0].shape
+            if any(h.shape != shape for h in handles):
+                shape = np.broadcast_shapes(*(h.shape for h in handles))
+        except ValueError:
+            raise RuntimeError("shapes " + ", ".join(str(list(h.shape)) for h in handles) +
+                               " cannot be broadcast together") from None
+        if len(shape) > 8:
+            raise RuntimeError("wgpu elementwise ops support at most 8 dimensions")
+        scal, ins = [], []
+        for v, k in args:
+            if isinstance(v, WgpuArray):
+                ins.append((self.view_expand(v, shape) if v.shape != shape else v, k))
+            else:
+                scal.append((v, k))
+        body = _rename(expr, tuple(isinstance(v, WgpuArray) for v, _ in args))
+        in_types = tuple(WGSL_T[STORAGE[h.dtype]] for h, _ in ins)
+        out = self._new(shape, out_dtype)
+        out_t = out_type(out.dtype)
+        cstrides = out.strides
+        layouts = tuple("c" if h.strides == cstrides else "s" if not any(h.strides) else "n" for h, _ in ins)
+        key = ("ew", body, in_types, tuple(k for _, k in ins), tuple(k for _, k in scal), result_k, out_t, layouts)
+        source = None if key in self.pipelines else elementwise_source(
+            in_types, [k for _, k in ins], [k for _, k in scal], body, result_k, out_t, layouts)
+        nd = len(shape)
+        pad = [0] * (8 - nd)
+        sbits = [scalar_bits(v, k) for v, k in scal] + [0] * (4 - len(scal))
+        tail = list(shape) + pad
+        for j in range(3):
+            st = ins[j][0].strides if j < len(ins) else (0,) * nd
+            tail += [s & 0xFFFFFFFF for s in st] + pad
+        buffers = [out.storage.buffer] + [h.storage.buffer for h, _ in ins]
+        if "n" in layouts:  # the N-d walk binds whole buffers (a clear error past the binding limit)
+            chunks = [(0, out.size, None, [out.offset] + [h.offset for h, _ in ins])]
+        else:
+            chunks = self._chunks(out.size, [(out.storage.buffer, out.offset, "c")] +
+                                  [(h.storage.buffer, h.offset, lay) for (h, _), lay in zip(ins, layouts)])
+        for _, cnt, windows, offs in chunks:
+            words = [cnt, nd, 0, offs[0]] + sbits + [o & 0xFFFFFFFF for o in offs[1:]] + [0] * (4 - len(ins)) + tail
+            self._run(key, buffers, words, cnt, source=source, row_word=2, windows=windows)
+        return out
+
+    def unary(self, op, x, dt):
+        k = kind(dt.np)
+        return self._ew(expr_for(UNARY, op, k), [(x, k)], k, dt.np)
+
+    def unary_pred(self, op, x):
+        k = kind(x.dtype)
+        return self._ew(expr_for(PRED, op, k), [(x, k)], "b", np.bool_)
+
+    def binary(self, op, x, y, dt):
+        k = kind(dt.np)
+        if k == "i" and not isinstance(y, WgpuArray):
+            if op == "pow" and y < 0:
+                raise RuntimeError("Integers to negative integer powers are not allowed.")
+            y = int(np.array(y).astype(dt.np))  # a Python int wraps into a small integer dtype, as in PyTorch
+        boolean = op in BOOL_RESULT
+        return self._ew(expr_for(BINARY, op, k), [(x, k), (y, k)], "b" if boolean else k,
+                        np.bool_ if boolean else dt.np)
+
+    def binary_(self, op, x, y):
+        self.copy_(x, self.binary(op, x, y, _Dt(x.dtype)))
+
+    def where(self, cond, x, y, dt):
+        k = kind(dt.np)
+        return self._ew("select(c, b, a)", [(cond, "b"), (x, k), (y, k)], k, dt.np)
+
+    def clamp(self, x, lo, hi, dt):
+        k = kind(dt.np)
+        args, e = [(x, k)], "a"
+        for bound, fn in ((lo, "max"), (hi, "min")):
+            if bound is not None:
+                args.append((bound, k))
+                e = f"{fn}({e}, {'bc'[len(args) - 2]})"
+        if k == "f":
+            e = f"select({e}, a, is_nan(a))"  # NaN stays NaN
+        return self._ew(e, args, k, dt.np)
+
+    def cast(self, h, dt):
+        k = kind(self._logical(dt))
+        return self._ew("a", [(h, k)], k, dt.np)
+

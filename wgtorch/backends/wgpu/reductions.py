@@ -1,0 +1,137 @@
+"""wgpu reductions, arg-reductions, scans and fused softmax over contiguous rows."""
+import numpy as np
+
+from .array import STORAGE, WgpuArray
+from .base import _LOOP_MAX, _ROW_MAX
+from .kernels import REDUCE, WGSL_T, argreduce_source, kind, out_type, reduce_source, scan_source, softmax_source
+
+
+class ReductionOps:
+    def _rows(self, h, dims):
+        """h with the dims in `dims` moved last, as a contiguous [rows, n] layout:
+        returns (handle, rows, n, kept shape)."""
+        keep = [d for d in range(h.ndim) if d not in dims]
+        v = self.view_permute(h, keep + list(dims))
+        if not self.is_contiguous(v):
+            v = self.contiguous(v)
+        kept = tuple(h.shape[d] for d in keep)
+        rows = 1
+        for s in kept:
+            rows *= s
+        return v, rows, (v.size // rows if rows else 0), kept
+
+    def _row_dispatch(self, key, source, buffers, words, rows, writable=(0,), windows=None):
+        """One workgroup per row (a 2-D grid past 65,535 rows)."""
+        if rows == 0:
+            return
+        gx, gy = (rows, 1) if rows <= 65535 else (65535, -(-rows // 65535))
+        words = list(words)
+        words[3] = gx
+        off, size = self._params(words)
+        pipe, bgl = self._pipeline(key, len(buffers), source, writable)
+        self.queue.dispatch(pipe, self._bind_group(key, bgl, buffers, size, windows), (gx, gy, 1), (off,))
+
+    def reduce(self, op, x, dims, keepdim, dt):
+        k = kind(dt.np)
+        if op not in REDUCE or k not in REDUCE[op]:
+            raise NotImplementedError(f"'{op}' over {dt} is not implemented on the wgpu device yet")
+        v, rows, n, kept = self._rows(x, tuple(dims))
+        if rows == 1 and (n > _ROW_MAX or v.storage.buffer.size > self.max_binding):
+            return self._reduce_in_chunks(op, v, n, x, dims, keepdim, dt)
+        if n > _ROW_MAX:
+            raise RuntimeError(f"wgpu: reducing {rows} rows of {n} elements is not supported yet (rows longer "
+                               f"than {_ROW_MAX} elements are reduced only when there is one row)")
+        out = self._new(kept, dt.np)
+        self._reduce_rows(op, k, out, v.storage.buffer, v.offset, v.dtype, rows, n)
+        if n == 0 and rows:  # an empty reduction is its identity (NaN for mean)
+            out = self.full(kept, {"sum": 0, "prod": 1, "all": True, "any": False, "mean": np.nan}[op], dt)
+        if keepdim:
+            out = self.view_reshape(out, tuple(1 if d in dims else s for d, s in enumerate(x.shape)))
+        return out
+
+    def _reduce_rows(self, op, k, out, buf, offset, in_dtype, rows, n, window=None):
+        """out[r] = op over elements [offset + r n, offset + (r + 1) n) of buf."""
+        in_t, out_t = WGSL_T[STORAGE[in_dtype]], out_type(out.dtype)
+        key = ("reduce", op, in_t, k, out_t)
+        source = None if key in self.pipelines else reduce_source(op, in_t, k, out_t)
+        scale = int(np.array(1.0 / n if n else np.nan, np.float32).view(np.uint32))
+        buffers, writable, windows = [out.storage.buffer, buf], (0,), [None, window]
+        if op == "sum" and k == "i":  # checked 64-bit sum: reports through the error flag
+            buffers, writable, windows = buffers + [self.errors], (0, 2), windows + [None]
+            self.unchecked = True
+        self._row_dispatch(key, source, buffers, [rows, n, offset, 0, scale, 0, 0, 0], rows, writable, windows)
+
+    def _reduce_in_chunks(self, op, v, n, x, dims, keepdim, dt):
+        """A full reduction of a tensor larger than one binding: one partial result
+        per chunk, then the reduction of the partials."""
+        part_op = "sum" if op == "mean" else op
+        chunks = list(self._chunks(n, [(v.storage.buffer, v.offset, "c")], _ROW_MAX))
+        partials = self._new((len(chunks),), dt.np)
+        for i, (_, cnt, windows, (off,)) in enumerate(chunks):
+            one = WgpuArray(partials.storage, (), (), i, partials.dtype)
+            part = self._new((), dt.np)
+            self._reduce_rows(part_op, kind(dt.np), part, v.storage.buffer, off, v.dtype, 1, cnt, windows[0])
+            self.copy_(one, part)
+        out = self.reduce(part_op, partials, (0,), False, dt)
+        if op == "mean":
+            out = self.binary("mul", out, 1.0 / n, dt)
+        if keepdim:
+            out = self.view_reshape(out, (1,) * x.ndim)
+        return out
+
+    def _check_row(self, op, n, limit=_ROW_MAX):
+        if n > limit:
+            raise RuntimeError(f"wgpu: {op} along {n} elements is not supported yet (at most {limit}: the "
+                               "software driver ends longer shader loops); move the tensor to the cpu for it")
+
+    def argreduce(self, op, x, dim, keepdim):
+        k = kind(x.dtype)
+        dims = tuple(range(x.ndim)) if dim is None else (dim,)
+        v, rows, n, kept = self._rows(x, dims)
+        self._check_row(op, n)
+        out = self._new(kept, np.int64)
+        in_t = WGSL_T[STORAGE[v.dtype]]
+        key = ("argreduce", op, in_t, k)
+        source = None if key in self.pipelines else argreduce_source(op, in_t, k)
+        self._row_dispatch(key, source, [out.storage.buffer, v.storage.buffer], [rows, n, v.offset, 0], rows)
+        if keepdim:
+            out = self.view_reshape(out, tuple(1 if d in dims else s for d, s in enumerate(x.shape)))
+        return out
+
+    def scan(self, op, x, dim, dt):
+        k = kind(dt.np)
+        if dim is None:  # a 0-d input
+            return self.cast(x, dt)
+        perm = [d for d in range(x.ndim) if d != dim] + [dim]
+        v, rows, n, _ = self._rows(x, (dim,))
+        self._check_row(op, n, _LOOP_MAX)  # one thread walks the whole row
+        out = self._new(v.shape, dt.np)
+        in_t, out_t = WGSL_T[STORAGE[v.dtype]], out_type(out.dtype)
+        key = ("scan", op, in_t, k, out_t)
+        source = None if key in self.pipelines else scan_source(op, in_t, k, out_t)
+        self._run(key, [out.storage.buffer, v.storage.buffer], [rows, n, v.offset, 0], rows, source=source,
+                  row_word=3)
+        inv = [perm.index(d) for d in range(x.ndim)]
+        return self.view_permute(out, inv)
+
+    def _softmax(self, op, x, dim):
+        if dim is None:
+            x, dim = self.view_reshape(x, (1,)), 0
+        v, rows, n, _ = self._rows(x, (dim,))
+        self._check_row(op, n)
+        if v.dtype.kind != "f":
+            raise TypeError(f"{op} on wgpu needs a floating-point tensor")
+        out = self._new(v.shape, v.dtype)
+        half = v.dtype == np.float16
+        key = ("softmax", op, half)
+        source = None if key in self.pipelines else softmax_source(op, half)
+        self._row_dispatch(key, source, [out.storage.buffer, v.storage.buffer], [rows, n, v.offset, 0], rows)
+        perm = [d for d in range(x.ndim) if d != dim] + [dim]
+        return self.view_permute(out, [perm.index(d) for d in range(x.ndim)])
+
+    def softmax(self, x, dim):
+        return self._softmax("softmax", x, dim)
+
+    def log_softmax(self, x, dim):
+        return self._softmax("log_softmax", x, dim)
+
