@@ -294,3 +294,15 @@ def test_set_default_device(gpu):
     finally:
         wgtorch.set_default_device(None)
     assert wgtorch.zeros(2).device.type == "cpu"
+
+
+def test_bind_groups_do_not_outlive_their_buffers(gpu):
+    from wgtorch.backends.wgpu import backend
+    b = backend(0)._init()
+    x = wgtorch.ones(1000, device=gpu)
+    (x + 1).sum().item()
+    del x
+    assert b.bind_groups
+    wg.empty_cache()  # destroys pooled buffers: the bind groups naming them go first
+    assert not b.bind_groups
+    assert_close(wgtorch.ones(1000, device=gpu) * 2, np.full(1000, 2.0))  # and work goes on

@@ -93,8 +93,7 @@ def empty_cache():
         from .backends.wgpu import backend
         b = backend(0)._init()
         b.queue.flush()
-        b.bind_groups.clear()  # bind groups must not outlive the buffers they name
-        b.alloc.empty_cache()
+        b.alloc.empty_cache()  # (clears the bind groups naming those buffers first)
 
 
 def set_per_process_memory_fraction(fraction, device=None):

@@ -30,6 +30,7 @@ class Allocator:
         self.peak = 0
         env = os.environ.get("WGTORCH_WGPU_MEMORY_LIMIT")  # bytes, for the memory cap
         self.limit = limit if limit is not None else (int(env) if env else None)
+        self.on_release = None  # called when buffers are destroyed (caches naming them must go)
 
     def alloc(self, nbytes):
         size = bucket(nbytes)
@@ -59,6 +60,8 @@ class Allocator:
         self.pool.setdefault(buf.size, []).append(buf)
 
     def empty_cache(self):
+        if self.pool and self.on_release is not None:
+            self.on_release()
         for bufs in self.pool.values():
             for b in bufs:
                 self.reserved -= b.size

@@ -17,6 +17,7 @@ _WG = 256          # threads per workgroup of the 1-D kernels
 # folded by 256 threads), and longer work is split on the host or refused clearly.
 _LOOP_MAX = 65535
 _ROW_MAX = 256 * 32768
+_MAX_BIND_GROUPS = 4096
 _I32 = (np.iinfo(np.int32).min, np.iinfo(np.int32).max)
 _NP_DTYPE = {d: d for d in STORAGE}  # NumPy dtypes by themselves: skips np.dtype() on the hot path
 
@@ -52,6 +53,7 @@ class Base:
             self.align = dev.limits["min-storage-buffer-offset-alignment"]
             self.queue = Queue(dev, wgpu)
             self.pipelines, self.bind_groups = {}, {}
+            self.alloc.on_release = self.bind_groups.clear  # bind groups die with their buffers
             self._software = context.is_software(context.adapter().info)
             # device-side error flag (like CUDA's asynchronous errors): kernels set it,
             # the next read-back or synchronize() raises
@@ -105,6 +107,8 @@ class Base:
                        for i, (b, (off, size)) in enumerate(zip(buffers, wins))]
             entries.append({"binding": len(buffers), "resource": {"buffer": self.queue.ring, "offset": 0,
                                                                    "size": param_size}})
+            if len(self.bind_groups) >= _MAX_BIND_GROUPS:  # bounded: a long run must not grow it forever
+                self.bind_groups.clear()
             bg = self.bind_groups[key] = self.dev.create_bind_group(layout=bgl, entries=entries)
         return bg
 
