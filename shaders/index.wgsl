@@ -1,7 +1,10 @@
-// Advanced indexing over a strided view v: for each element i of the result,
-// the source word is v_off + sum(coord * stride) over the sliced dims plus
-// index_j[...] * adv_stride_j for up to four (broadcast) integer index arrays.
-// The body either reads (x[key]) or writes (x[key] = values, or += atomically).
+// The one kernel of strided reads and writes through index arrays: advanced
+// indexing and index_put, torch.gather / scatter (one index array replacing the
+// coordinate along a dim) and strided copies (no index array). For each element
+// i of the result, the word is v_off + sum(coord * stride) over the view's dims
+// plus index_j[...] * adv_stride_j for up to four (broadcast) integer arrays.
+// The body reads (data[i] = other[src]) or writes (data[src] = other[vo], or an
+// atomic add).
 struct Params {
     n: u32, ndim: u32, row: u32, n_idx: u32,
     v_off: i32, vals_off: i32, pad0: u32, pad1: u32,

@@ -1,11 +1,7 @@
 // C[b] = A[b] @ B[b] for strided A [.., M, K] and B [.., K, N] (any row/column
 // strides, so transposed views need no copy); C is contiguous. 16x16 tiles
 // in workgroup memory; the batch is the z dimension of the grid.
-struct Params {
-    m: u32, n: u32, k: u32, pad0: u32,
-    a_off: i32, a_bs: i32, a_sm: i32, a_sk: i32,
-    b_off: i32, b_bs: i32, b_sk: i32, b_sn: i32,
-}
+$PARAMS  // struct Params: kernels.MATMUL_PARAMS (it must match linalg.py's words)
 
 @group(0) @binding(0) var<storage, read_write> c: array<$T>;
 @group(0) @binding(1) var<storage, read> a: array<$T>;

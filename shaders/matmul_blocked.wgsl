@@ -2,11 +2,7 @@
 // Register blocking without workgroup memory: each thread accumulates a 4x4
 // block of C straight from storage (fast on CPU-like drivers such as lavapipe,
 // where workgroup barriers are expensive).
-struct Params {
-    m: u32, n: u32, k: u32, pad0: u32,
-    a_off: i32, a_bs: i32, a_sm: i32, a_sk: i32,
-    b_off: i32, b_bs: i32, b_sk: i32, b_sn: i32,
-}
+$PARAMS  // struct Params: kernels.MATMUL_PARAMS (it must match linalg.py's words)
 
 @group(0) @binding(0) var<storage, read_write> c: array<$T>;
 @group(0) @binding(1) var<storage, read> a: array<$T>;

@@ -1,11 +1,7 @@
 // C[b] = A[b] @ B[b] when A's rows and B's rows are contiguous, N % 4 == 0 and B
 // is 16-byte aligned: each thread accumulates 4 rows x 16 columns of C in
 // vec4 registers, loading B a vec4 at a time (no workgroup memory).
-struct Params {
-    m: u32, n: u32, k: u32, pad0: u32,
-    a_off: i32, a_bs: i32, a_sm: i32, a_sk: i32,
-    b_off: i32, b_bs: i32, b_sk: i32, b_sn: i32,
-}
+$PARAMS  // struct Params: kernels.MATMUL_PARAMS (it must match linalg.py's words)
 
 @group(0) @binding(0) var<storage, read_write> c: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> a: array<f32>;

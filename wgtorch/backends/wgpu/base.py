@@ -22,7 +22,7 @@ _I32 = (np.iinfo(np.int32).min, np.iinfo(np.int32).max)
 _NP_DTYPE = {d: d for d in STORAGE}  # NumPy dtypes by themselves: skips np.dtype() on the hot path
 
 
-_ROW = {"fill": 3, "copy_strided": 4, "gather": 2}
+_ROW = {"fill": 3}
 
 
 class _Dt:
@@ -267,13 +267,7 @@ class Base:
         if self.is_contiguous(dst) and self.is_contiguous(src) and dst.size:
             self.queue.copy(src.storage.buffer, 4 * src.offset, dst.storage.buffer, 4 * dst.offset, 4 * dst.size)
             return
-        nd = len(dst.shape)
-        if nd > 8:
-            raise RuntimeError("wgpu copies support at most 8 dimensions")
-        pad = [0] * (8 - nd)
-        words = [nd, dst.size, dst.offset, src.offset, 0, 0, 0, 0] + list(dst.shape) + pad + \
-            [s & 0xFFFFFFFF for s in dst.strides] + pad + [s & 0xFFFFFFFF for s in src.strides] + pad
-        self._run("copy_strided", [dst.storage.buffer, src.storage.buffer], words, dst.size)
+        self._strided_copy(dst, src)  # the index kernel, with no index arrays
 
     def contiguous(self, h):
         out = self._new(h.shape, h.dtype)

@@ -3,7 +3,7 @@ import numpy as np
 
 from .array import STORAGE, WgpuArray
 from .base import _Dt
-from .kernels import WGSL_T, index_source, scatter_source
+from .kernels import WGSL_T, index_source
 
 
 class IndexingOps:
@@ -14,30 +14,42 @@ class IndexingOps:
             out += [v & 0xFFFFFFFF for v in lst] + [0] * (8 - len(lst))
         return out
 
-    def gather(self, x, dim, index):
-        out = self._new(index.shape, x.dtype)
+    @staticmethod
+    def _layout(v, shape, v_strides, idx=(), idx_strides=(), adv_stride=(), adv_size=()):
+        """What the index kernel walks: result `shape`; source word = v.offset +
+        sum(coord * v_strides) + sum(idx_j[coord . idx_strides_j] * adv_stride_j)."""
+        flat = []
+        for st in idx_strides:
+            flat += list(st) + [0] * (8 - len(st))
+        return {"v": v, "shape": tuple(shape), "v_strides": list(v_strides), "idx": list(idx),
+                "idx_strides": flat + [0] * (32 - len(flat)), "adv_stride": list(adv_stride),
+                "adv_size": list(adv_size)}
+
+    def _along(self, x, dim, index):
+        """torch.gather/scatter's layout: index replaces the coordinate along dim."""
         if x.ndim == 0:
             x = self.view_reshape(x, (1,))
             index = self.view_reshape(index, (1,)) if index.ndim == 0 else index
-        words = [out.size, index.ndim, 0, dim, x.offset & 0xFFFFFFFF, index.offset & 0xFFFFFFFF, 0, 0]
-        words += self._dims8(index.shape, x.strides, index.strides)
-        self._run("gather", [out.storage.buffer, x.storage.buffer, index.storage.buffer], words, out.size,
-                  row_word=2)
+        st = [0 if k == dim else s for k, s in enumerate(x.strides)]
+        return self._layout(x, index.shape, st, [index], [index.strides], [x.strides[dim]], [x.shape[dim]])
+
+    def gather(self, x, dim, index):
+        out = self._new(index.shape, x.dtype)
+        self._index_run("get", out, x, self._along(x, dim, index))
         return out
 
     def scatter_(self, x, dim, index, src, reduce):
+        if reduce not in (None, "add"):
+            raise NotImplementedError(f"scatter with reduce={reduce!r} is not implemented on the wgpu device yet")
         if not isinstance(src, WgpuArray):
             src = self.view_expand(self.full((), src, _Dt(x.dtype)), index.shape)
         elif src.dtype != x.dtype:
             src = self.cast(src, _Dt(x.dtype))
-        t = WGSL_T[STORAGE[x.dtype]]
-        key = ("scatter", reduce, t)
-        source = None if key in self.pipelines else scatter_source(reduce, t)
-        words = [index.size, index.ndim, 0, dim, x.offset & 0xFFFFFFFF, index.offset & 0xFFFFFFFF,
-                 src.offset & 0xFFFFFFFF, 0]
-        words += self._dims8(index.shape, x.strides, index.strides, src.strides)
-        self._run(key, [x.storage.buffer, src.storage.buffer, index.storage.buffer], words, index.size,
-                  source=source, row_word=2)
+        self._index_run("add" if reduce else "put", x, src, self._along(x, dim, index), src.offset, src.strides)
+
+    def _strided_copy(self, dst, src):
+        """dst = src for two strided views of one shape (src may broadcast)."""
+        self._index_run("put", dst, src, self._layout(dst, dst.shape, dst.strides), src.offset, src.strides)
 
     def _adv_layout(self, x, key):
         """NumPy's (= PyTorch's) advanced-indexing layout of x[key]: the result's
@@ -83,14 +95,9 @@ class IndexingOps:
         if len(shape) > 8:
             raise NotImplementedError("advanced indexing with a result of more than 8 dims on the wgpu device")
         idx = [self.view_expand(h, b) for h in idx]
-        idx_strides = []
-        for h in idx:
-            st = [0] * len(before) + list(h.strides) + [0] * len(after)
-            idx_strides += st + [0] * (8 - len(st))
-        idx_strides += [0] * (32 - len(idx_strides))
-        info = {"v": v, "shape": shape, "v_strides": v_strides, "idx": idx, "idx_strides": idx_strides,
-                "adv_stride": [v.strides[k] for k in pos], "adv_size": [v.shape[k] for k in pos]}
-        return info
+        return self._layout(v, shape, v_strides, idx,
+                            [[0] * len(before) + list(h.strides) + [0] * len(after) for h in idx],
+                            [v.strides[k] for k in pos], [v.shape[k] for k in pos])
 
     def _index_run(self, mode, data, other, lay, vals_off=0, vals_strides=()):
         n = 1
@@ -101,6 +108,8 @@ class IndexingOps:
         key = ("index", mode, len(idx), t)
         source = None if key in self.pipelines else index_source(mode, len(idx), t)
         pad4 = lambda vals: [v & 0xFFFFFFFF for v in vals] + [0] * (4 - len(vals))  # noqa: E731
+        if len(lay["shape"]) > 8:
+            raise RuntimeError("wgpu indexing and copies support at most 8 dimensions")
         words = [n, len(lay["shape"]), 0, len(idx), lay["v"].offset & 0xFFFFFFFF, vals_off & 0xFFFFFFFF, 0, 0]
         words += self._dims8(lay["shape"], lay["v_strides"], vals_strides)
         words += pad4([h.offset for h in idx]) + pad4(lay["adv_stride"]) + pad4(lay["adv_size"])

@@ -322,49 +322,48 @@ def softmax_source(op, round16):
     return Template(read_shader("softmax.wgsl")).substitute(RESULT=ROUND16.format(r) if round16 else r)
 
 
-def matmul_source(t, round16, blocked):
-    """The tiled kernel (16x16 workgroup-memory tiles: GPUs) or the register-blocked
-    one (4x4 outputs per thread, no workgroup memory: CPU-like drivers)."""
-    if blocked:
-        return Template(read_shader("matmul_blocked.wgsl")).substitute(
-            T=t, STORE=ROUND16.format("acc_ij") if round16 else "acc_ij")
-    return Template(read_shader("matmul.wgsl")).substitute(T=t, STORE=ROUND16.format("acc") if round16 else "acc")
+MATMUL_PARAMS = """struct Params {
+    m: u32, n: u32, k: u32, pad0: u32,
+    a_off: i32, a_bs: i32, a_sm: i32, a_sk: i32,
+    b_off: i32, b_bs: i32, b_sk: i32, b_sn: i32,
+}"""
 
 
-# how scatter writes one word: plain store, or an atomic add for f32 (compare-and-swap) / i32
-SCATTER_PUT = {
-    None: "    atomicStore(&x[at], v);",
-    ("add", "f32"): """    var old = atomicLoad(&x[at]);
+def matmul_source(t, round16, layout):
+    """layout: 'tiled' (16x16 workgroup-memory tiles: GPUs), 'blocked' (4x4 outputs
+    per thread, no workgroup memory: CPU-like drivers) or 'vec4' (blocked with vec4
+    loads, for contiguous float32 rows)."""
+    acc = {"tiled": "acc", "blocked": "acc_ij", "vec4": "acc_ij"}[layout]
+    name = {"tiled": "matmul.wgsl", "blocked": "matmul_blocked.wgsl", "vec4": "matmul_vec4.wgsl"}[layout]
+    return Template(read_shader(name)).safe_substitute(
+        PARAMS=MATMUL_PARAMS, T=t, STORE=ROUND16.format(acc) if round16 else acc)
+
+
+# how the index kernel adds a value into data[src]: compare-and-swap for f32, atomic add for i32, or for bool
+_ATOMIC_ADD = {
+    "f32": """    var old = atomicLoad(&data[src]);
     loop {
-        let r = atomicCompareExchangeWeak(&x[at], old, bitcast<u32>(bitcast<f32>(old) + bitcast<f32>(v)));
+        let r = atomicCompareExchangeWeak(&data[src], old, bitcast<u32>(bitcast<f32>(old) + bitcast<f32>(other[vo])));
         if (r.exchanged) { break; }
         old = r.old_value;
     }""",
-    ("add", "i32"): "    atomicAdd(&x[at], v);",
-    ("add", "u32"): "    atomicOr(&x[at], v);",  # bool: any
+    "i32": "    atomicAdd(&data[src], other[vo]);",
+    "u32": "    atomicOr(&data[src], other[vo]);",
 }
 
 
-def scatter_source(reduce, t):
-    put = SCATTER_PUT[None] if reduce is None else SCATTER_PUT.get((reduce, t))
-    if put is None:
-        raise NotImplementedError(f"scatter with reduce={reduce!r} is not implemented on the wgpu device yet")
-    return Template(read_shader("scatter.wgsl")).substitute(PUT=put)
-
-
 def index_source(mode, n_idx, t):
-    """mode: 'get' (data is the result, other the source), 'put' or 'add'
-    (data is the indexed tensor, other the values)."""
+    """The one kernel of strided reads and writes through index arrays (gather,
+    scatter, advanced indexing, index_put, strided copies). mode: 'get' (data is
+    the result, other the source), 'put' or 'add' (data is written, other the values)."""
     decls = "\n".join(f"@group(0) @binding({j + 2}) var<storage, read> idx{j}: array<i32>;" for j in range(n_idx))
     loads = "\n".join(f"    if (j == {j}u) {{ return idx{j}[at]; }}" for j in range(n_idx))
     if mode == "get":
         data_t, body = "u32", "    data[i] = other[src];"
     elif mode == "put":
-        data_t, body = "atomic<u32>", "    atomicStore(&data[src], other[vo]);"
+        data_t, body = "u32", "    data[src] = other[vo];"
     else:
-        data_t = "atomic<u32>"
-        body = SCATTER_PUT[("add", t)].replace("x[at]", "data[src]").replace("(v)", "(other[vo])") \
-            .replace(", v)", ", other[vo])")
+        data_t, body = "atomic<u32>", _ATOMIC_ADD[t]
     return Template(read_shader("index.wgsl")).substitute(
         DATA_T=data_t, IDX_DECLS=decls, PARAM_BINDING=n_idx + 2, IDX_LOADS=loads, BODY=body)
 

@@ -1,7 +1,6 @@
 """wgpu batched strided matmul: the kernel chosen per adapter and layout."""
 import numpy as np
 
-from ...shaders_path import read_shader
 from .array import STORAGE
 from .base import _LOOP_MAX
 from .kernels import WGSL_T, kind, matmul_source
@@ -43,8 +42,8 @@ class LinalgOps:
         blocked = self._software and kk < _LOOP_MAX  # (the tiled kernel loops K / 16 times)
         vec4 = vec4 and blocked
         key = ("matmul", t, half, blocked, vec4)
-        source = None if key in self.pipelines else (read_shader("matmul_vec4.wgsl") if vec4 else
-                                                     matmul_source(t, half, blocked))
+        layout = "vec4" if vec4 else "blocked" if blocked else "tiled"
+        source = None if key in self.pipelines else matmul_source(t, half, layout)
         words = [m, n, kk, 0, a.offset, abs_, a.strides[-2], a.strides[-1],
                  b.offset, bbs, b.strides[-2], b.strides[-1]]
         off, size = self._params([w & 0xFFFFFFFF for w in words])
