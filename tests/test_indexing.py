@@ -287,6 +287,21 @@ def test_gather_3d_and_torch(device, oracle):
     assert_close(x.gather(1, L(idx, device)), oracle.tensor(a).gather(1, oracle.tensor(idx)), rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("x, i", [(3.5, 0), ([1.0, 2.0], 1), ([7.0], 0), (5.0, [0, 0])])
+def test_gather_scatter_zero_d(device, oracle, x, i):
+    """0-d and one-element operands (torch allows index.ndim <= 1 with input.ndim <= 1)."""
+    a = wgtorch.tensor(x, device=device, requires_grad=True)
+    r = wgtorch.gather(a, 0, wgtorch.tensor(i, device=device))
+    r.sum().backward()
+    ta = oracle.tensor(x, requires_grad=True)
+    tr = oracle.gather(ta, 0, oracle.tensor(i))
+    tr.sum().backward()
+    assert r.shape == tr.shape and r.tolist() == tr.tolist() and a.grad.tolist() == ta.grad.tolist()
+    z = wgtorch.zeros_like(a).scatter_add(0, wgtorch.tensor(i, device=device), r.detach() + 1)
+    tz = oracle.zeros_like(ta).scatter_add(0, oracle.tensor(i), tr.detach() + 1)
+    assert z.tolist() == tz.tolist()
+
+
 def test_gather_errors(device):
     x = wgtorch.zeros(3, 4, device=device)
     with pytest.raises(RuntimeError):

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import wgtorch
 from conftest import assert_close, to_np
+from gradcheck import gradcheck
 
 fixture_ok = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -572,6 +573,107 @@ def test_cumsum_bool(device):
     out = wgtorch.cumsum(wgtorch.tensor([True, False, True, True], device=device), 0)
     assert out.dtype == wgtorch.int64
     assert_close(out, [1, 1, 2, 3], rtol=0, atol=0)
+
+
+# cumprod backward with zeros: exact, as torch's (no division by the input)
+CUMPROD_ZEROS = {
+    "one": [1.5, 0.0, 2.0, -3.0],
+    "first": [0.0, 2.0, 3.0, -0.5],
+    "last": [2.0, -1.5, 3.0, 0.0],
+    "several": [2.0, 0.0, 3.0, 0.0, 4.0, -1.0],
+    "adjacent": [2.0, 0.0, 0.0, 3.0],
+    "all": [0.0, 0.0, 0.0],
+    "single": [0.0],
+    "none": [1.5, -2.0, 0.5],
+}
+
+
+def _cumprod_grads(lib, a, g, dim, device=None, create_graph=False):
+    """cumprod's gradient w.r.t. x (and, with create_graph, the gradients of |grad|^2 w.r.t. x and g)."""
+    kw = {} if device is None else {"device": device}
+    x = lib.tensor(a, requires_grad=True, **kw)
+    gt = lib.tensor(g, requires_grad=create_graph, **kw)
+    (gx,) = lib.autograd.grad(lib.cumprod(x, dim), x, gt, create_graph=create_graph)
+    if not create_graph:
+        return (gx,)
+    second = lib.autograd.grad((gx * gx).sum(), [x, gt], allow_unused=True)  # unused: torch's 1-element case
+    return (gx,) + tuple(lib.zeros_like(t) if s is None else s for s, t in zip(second, (x, gt)))
+
+
+def _cumprod_vjp(x, g):
+    """cumprod's create_graph gradient as a function of (x, g), for gradcheck's second derivatives."""
+    with wgtorch.enable_grad():  # gradcheck's finite differences run under no_grad
+        x = x if x.requires_grad else x.detach().requires_grad_()
+        return wgtorch.autograd.grad(wgtorch.cumprod(x, 0), x, g, create_graph=True)[0]
+
+
+@pytest.mark.parametrize("case", list(CUMPROD_ZEROS))
+def test_cumprod_grad_zeros_matches_torch(device, oracle, case):
+    a = np.array(CUMPROD_ZEROS[case], dtype=np.float32)
+    g = rand(a.shape, seed=3)
+    for create_graph in (False, True):
+        ours = _cumprod_grads(wgtorch, a, g, 0, device, create_graph)
+        theirs = _cumprod_grads(oracle, a.astype(np.float64), g.astype(np.float64), 0, None, create_graph)
+        for o, t in zip(ours, theirs):
+            assert np.isfinite(to_np(o)).all()
+            assert_close(o, t, rtol=1e-5, atol=1e-5)
+
+
+def test_cumprod_grad_zeros_dims_layouts(device, oracle):
+    a = rand((3, 4, 5), seed=21)
+    a[np.abs(a) < 1.2] = 0.0  # about 40% zeros: rows with none, one and several
+    a[0, 0, :] = 0.0
+    g = rand(a.shape, seed=22)
+    for dim in (0, 1, 2, -1, -2, -3):
+        ref = _cumprod_grads(oracle, a.astype(np.float64), g.astype(np.float64), dim)[0]
+        for lay, x in layouts(a, device):
+            x.requires_grad_(True)
+            (gx,) = wgtorch.autograd.grad(wgtorch.cumprod(x, dim), x, wgtorch.tensor(g, device=device))
+            assert_close(gx, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_cumprod_double_backward_zeros_dims(device, oracle):
+    a = rand((3, 4), seed=23)
+    a[np.abs(a) < 1.0] = 0.0
+    g = rand(a.shape, seed=24)
+    for dim in (0, 1, -1):
+        ours = _cumprod_grads(wgtorch, a, g, dim, device, create_graph=True)
+        theirs = _cumprod_grads(oracle, a.astype(np.float64), g.astype(np.float64), dim, None, True)
+        for o, t in zip(ours, theirs):
+            assert_close(o, t, rtol=1e-4, atol=1e-4)
+
+
+def test_cumprod_grad_zero_dim_and_empty(device):
+    x = wgtorch.tensor(0.0, device=device, requires_grad=True)
+    x.cumprod(0).backward(wgtorch.tensor(2.0, device=device))
+    assert_close(x.grad, 2.0)
+    e = wgtorch.zeros(2, 0, device=device, requires_grad=True)
+    e.cumprod(1).sum().backward()
+    assert tuple(e.grad.shape) == (2, 0)
+
+
+@pytest.mark.float64
+@pytest.mark.parametrize("case", ["one", "first", "several", "adjacent", "all"])
+def test_cumprod_gradcheck_zeros(device, case):
+    """Finite differences of cumprod and of its create_graph gradient, at inputs with zeros."""
+    needs_float64(device)
+    a = np.array(CUMPROD_ZEROS[case])
+    g = rand(a.shape, seed=5).astype(np.float64)
+    gradcheck(lambda x: wgtorch.cumprod(x, -1), [a])
+    gradcheck(_cumprod_vjp, [a, g])
+
+
+@fixture_ok
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple), data=st.data())
+def test_cumprod_grad_generated_with_zeros(device, oracle, shape, data):
+    vals = data.draw(st.lists(st.sampled_from([0.0, 0.0, -2.0, -0.5, 1.0, 1.5, 3.0]),
+                              min_size=math.prod(shape), max_size=math.prod(shape)))
+    a = np.array(vals, dtype=np.float32).reshape(shape)
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    g = rand(shape, seed=len(vals))
+    ours = _cumprod_grads(wgtorch, a, g, dim, device)[0]
+    theirs = _cumprod_grads(oracle, a.astype(np.float64), g.astype(np.float64), dim)[0]
+    assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
 
 
 # ---------------------------------------------------------------------------

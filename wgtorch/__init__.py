@@ -24,7 +24,8 @@ from .ops.indexing import (count_nonzero, gather, index_add, index_fill, index_p
 from .ops.linalg import addmm, baddbmm, bmm, dot, einsum, inner, matmul, mm, mv, outer
 from .ops.reductions import (all, amax, amin, any, argmax, argmin, argsort, cumprod, cumsum, kthvalue,
                              logsumexp, max, mean, median, min, msort, nanmean, nansum, norm, prod, sort,
-                             softmax, log_softmax, std, std_mean, sum, topk, unique, var, var_mean)
+                             softmax, log_softmax, std, std_mean, sum, topk, unique, unique_consecutive, var,
+                             var_mean)
 from .ops.shape import (as_strided, atleast_1d, atleast_2d, broadcast_tensors, broadcast_to, cat, chunk,
                         diagonal, flatten, flip, fliplr, flipud, hstack, movedim, narrow, permute, repeat_interleave,
                         reshape, roll, select, split, squeeze, stack, t, tensor_split, tile, transpose, tril,

@@ -377,15 +377,28 @@ def matmul(a, b):
 
 
 # ---- indexing -------------------------------------------------------------------------
+_GRIDS = {}
+
+
+def _along(index, dim):
+    """The fancy-index key that reads index's values along dim and its own position
+    elsewhere (what take_along_axis builds; cached by shape: gather is on the hot path)."""
+    key = (index.shape, dim)
+    grid = _GRIDS.get(key)
+    if grid is None:
+        if len(_GRIDS) > 256:
+            _GRIDS.clear()
+        grid = _GRIDS[key] = np.indices(index.shape, sparse=True)
+    return tuple([index if i == dim else g for i, g in enumerate(grid)])
+
+
 def gather(x, dim, index):
-    return np.take_along_axis(x, index, axis=dim)
+    return x[_along(index, dim)]
 
 
 def scatter_(x, dim, index, src, reduce):
     """x[index along dim] (=|+=|*=) src. reduce: None, 'add' or 'multiply'."""
-    idx = list(np.indices(index.shape, sparse=True))
-    idx[dim] = index
-    idx = tuple(idx)
+    idx = _along(index, dim)
     if not isinstance(src, ndarray):
         src = np.full(index.shape, src, x.dtype)
     else:
@@ -429,9 +442,28 @@ def sort(x, dim, descending, stable=True):
     return np.take_along_axis(x, idx, axis=dim), idx.astype(np.int64)
 
 
-def unique(x, sorted_, return_inverse, return_counts):
-    r = np.unique(x.reshape(-1), return_inverse=return_inverse, return_counts=return_counts)
-    return r if isinstance(r, tuple) else (r,)
+def unique(x, dim=None, consecutive=False):
+    """Unique values (dim None: of the flattened x) or slices along dim, sorted lexicographically
+    (consecutive: runs of equal neighbours, unsorted), with int64 inverse (n,) and counts.
+    Unlike np.unique, NaNs stay distinct, as in PyTorch."""
+    a = x.reshape(-1) if dim is None else np.moveaxis(x, dim, 0)
+    n = a.shape[0]
+    rows = a.reshape(n, math.prod(a.shape[1:]))
+    if consecutive:
+        order = np.arange(n)
+    elif rows.shape[1] == 1:
+        order = np.argsort(rows[:, 0], kind="stable")
+    else:  # lexsort's last key is the primary one
+        order = np.lexsort(rows.T[::-1])
+    s = rows[order]
+    new = np.ones(n, bool)
+    new[1:] = (s[1:] != s[:-1]).any(axis=1)
+    inverse = np.empty(n, np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    starts = np.flatnonzero(new)
+    counts = np.diff(np.append(starts, n)).astype(np.int64)
+    vals = a[order[starts]]
+    return (vals if dim is None else np.ascontiguousarray(np.moveaxis(vals, 0, dim))), inverse, counts
 
 
 # ---- random numbers: PyTorch's Mersenne Twister stream (random.Generator) --------------------

@@ -87,9 +87,12 @@ def _from_np(a, x):
 
 
 def _check_bounds(k, size, dim, exc=IndexError, negative_ok=True):
-    if k.numel() == 0:
-        return
     h = k._host()
+    if h.size == 0:
+        return
+    if h.dtype == np.int64:  # one pass: negative values wrap to huge unsigned ones
+        if (h + size if negative_ok else h).view(np.uint64).max() < (2 * size if negative_ok else size):
+            return
     lo, hi = int(h.min()), int(h.max())
     low = -size if negative_ok else 0
     if lo < low or hi >= size:
@@ -228,10 +231,11 @@ def index_put_(x, key, values, accumulate=False):
 def _check_index(fn, x, dim, index, src=None):
     if not isinstance(index, Tensor) or index._dtype is not dtypes.int64:
         raise RuntimeError(f"{fn}(): Expected dtype int64 for index")
-    if index.ndim != x.ndim and not (index.ndim <= 1 and x.ndim <= 1):
+    ish, xsh = index._data.shape, x._data.shape
+    if len(ish) != len(xsh) and not (len(ish) <= 1 and len(xsh) <= 1):
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
-    for d in range(index.ndim):
-        if d != dim and index.shape[d] > x.shape[d]:
+    for d in range(len(ish)):
+        if d != dim and ish[d] > xsh[d]:
             raise RuntimeError(f"Size does not match at dimension {d} expected index {list(index.shape)} to be "
                                f"smaller than self {list(x.shape)} apart from dimension {dim}")
     _check_bounds(index, x.shape[dim] if x.ndim else 1, dim, RuntimeError, negative_ok=False)
@@ -246,11 +250,14 @@ class GatherBackward0(Node):
 def gather(x, dim, index, sparse_grad=False):
     d = wrap_dim(dim, x.ndim)
     _check_index("gather", x, d, index)
-    xd = x._data
-    if x.ndim:
-        xd = x._be.view_index(xd, tuple(slice(0, s) if i != d else slice(None)
-                                        for i, s in enumerate(index.shape)))
-    r = _make(x._be.gather(xd, d, index._data), x._dtype, x._be)
+    be, xd, ind = x._be, x._data, index._data
+    if x.ndim == 0 or index.ndim == 0:  # 0-d and 1-element 1-d operands: gather from one row
+        r = be.view_reshape(be.gather(be.view_reshape(xd, (x.numel(),)), 0, be.view_reshape(ind, (index.numel(),))),
+                            index.shape)
+    else:
+        xd = be.view_index(xd, tuple(slice(0, s) if i != d else slice(None) for i, s in enumerate(ind.shape)))
+        r = be.gather(xd, d, ind)
+    r = _make(r, x._dtype, be)
     if grad_mode.enabled and x._rg:
         attach(GatherBackward0(index, shape=x.shape, dim=d), (x,), (r,))
     return r
@@ -271,6 +278,9 @@ class ScatterBackward(Node):
 
 def _scatter(x, dim, index, src, reduce, add, checked=False):
     d = wrap_dim(dim, x.ndim)
+    if (x.ndim == 0 or index.ndim == 0) and isinstance(index, Tensor):  # as one row
+        src = src.reshape(-1) if isinstance(src, Tensor) else src
+        return _scatter(x.reshape(-1), 0, index.reshape(-1), src, reduce, add, checked).reshape(x.shape)
     if not checked:
         _check_index("scatter", x, d, index)
     srct = src if isinstance(src, Tensor) else None

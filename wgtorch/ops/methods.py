@@ -110,7 +110,8 @@ M.update(
     max=rd.max, min=rd.min, amax=rd.amax, amin=rd.amin, argmax=rd.argmax, argmin=rd.argmin, all=rd.all,
     any=rd.any, norm=rd.norm, logsumexp=rd.logsumexp, cumsum=rd.cumsum, cumprod=rd.cumprod,
     softmax=rd.softmax, log_softmax=rd.log_softmax, sort=rd.sort, argsort=rd.argsort, topk=rd.topk,
-    kthvalue=rd.kthvalue, median=rd.median, unique=rd.unique, msort=rd.msort,
+    kthvalue=rd.kthvalue, median=rd.median, unique=rd.unique, unique_consecutive=rd.unique_consecutive,
+    msort=rd.msort,
     count_nonzero=ix.count_nonzero,
     # linear algebra
     matmul=la.matmul, mm=la.mm, bmm=la.bmm, mv=la.mv, dot=la.dot, inner=la.inner, outer=la.outer,

@@ -402,6 +402,10 @@ class CumsumBackward0(Node):
         return flip(flip(g, self.dim).cumsum(self.dim), self.dim)
 
 
+def _rev_cumsum(t, d):
+    return flip(flip(t, d).cumsum(d), d)
+
+
 class CumprodBackward0(Node):
     def __init__(self, x, out, dim):
         super().__init__()
@@ -409,18 +413,47 @@ class CumprodBackward0(Node):
         self.dim = dim
 
     def backward(self, g):
-        # sum_{j >= i} g_j * out_j / x_i (inputs containing zeros are not handled exactly)
+        # dL/dx_k = sum_{j >= k} g_j prod_{i <= j, i != k} x_i; dividing out by x_k fails where x_k == 0
         x, out = self.saved_tensors
         d = self.dim
-        return flip(flip(g * out, d).cumsum(d), d) / x
+        if x.ndim == 0:
+            return g
+        if grad_mode.enabled:  # create_graph: a formula whose own derivative is right too
+            return _cumprod_grad_graph(x, g, out, d)
+        from .elementwise import where
+        zeros = (x == 0).cumsum(d)  # zeros up to and including each position
+        before = zeros == 0  # k before the row's first zero z: x_k != 0, and y_j == 0 for j >= z
+        first = (x == 0) & (zeros == 1)  # k == z
+        a = _rev_cumsum(where(before, g * out, 0), d) / where(before, x, 1)
+        # k == z: cumprod with x_z replaced by 1 is prod_{i <= j, i != z} x_i for j in [z, second zero)
+        b = _rev_cumsum(where(zeros == 1, g * where(first, 1, x).cumprod(d), 0), d)
+        return where(before, a, where(first, b, 0))  # k after z: every product holds x_z == 0
+
+
+def _cumprod_grad_graph(x, g, out, d):
+    """The cumprod gradient as a function that stays exact when differentiated again (create_graph)."""
+    from .creation import arange, eye
+    from .elementwise import where
+    if not (x == 0).any().item():  # no zeros (the usual case): O(n), its derivative is exact
+        return _rev_cumsum(g * out, d) / x
+    # zeros: p[..., k, j] = prod_{i <= j, i != k} x_i from one cumprod of n rows (O(n^2), as torch's)
+    xm, gm = x.movedim(d, -1), g.movedim(d, -1)
+    n = xm.shape[-1]
+    p = where(eye(n, dtype=dtypes.bool_, device=x.device), 1, xm.unsqueeze(-2)).cumprod(-1)
+    i = arange(n, device=x.device)
+    upper = i.unsqueeze(1) <= i  # j >= k
+    return (where(upper, p, 0) * gm.unsqueeze(-2)).sum(-1).movedim(-1, d)
 
 
 def _scan(op, x, dim, dtype):
     d = wrap_dim(dim, x.ndim)
     dt = dtypes.to_dtype(dtype) if dtype is not None else \
         (x._dtype if x._dtype.is_floating_point else dtypes.int64)
-    r = _make(x._be.scan(op, x._data, d if x.ndim else None, dt).reshape(x.shape) if x.ndim == 0 else
-              x._be.scan(op, x._data, d, dt), dt, x._be)
+    be = x._be
+    if x.ndim:
+        r = _make(be.scan(op, x._data, d, dt), dt, be)
+    else:  # scan a 1-element view (a 0-d handle has no dim to scan)
+        r = _make(be.view_reshape(be.scan(op, be.view_reshape(x._data, (1,)), 0, dt), ()), dt, be)
     if grad_mode.enabled and x._rg:
         attach(CumsumBackward0(d) if op == "cumsum" else CumprodBackward0(x, r, d), (x,), (r,))
     return r
@@ -540,16 +573,29 @@ def median(x, dim=None, keepdim=False):
     return return_types["median"](r.values, r.indices)
 
 
-def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
+def _unique(x, consecutive, return_inverse, return_counts, dim):
     if dim is not None:
-        raise NotImplementedError("unique(dim=...) is not supported yet")
-    parts = x._be.unique(x._data, sorted, return_inverse, return_counts)
-    vals = _make(parts[0], x._dtype, x._be)
-    out = [vals]
-    k = 1
-    if return_inverse:
-        out.append(_make(parts[k], dtypes.int64, x._be).reshape(x.shape))
-        k += 1
+        if x.ndim == 0:
+            raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
+        dim = wrap_dim(dim, x.ndim)
+        n_empty = x.shape.count(0)  # empty slices along dim have no order: torch's checks, in its order
+        if n_empty and x.shape[dim]:
+            raise RuntimeError("There are 0 sized dimensions, and they aren't selected, so unique cannot be applied")
+        if n_empty > 1:
+            raise RuntimeError("Number of zero sized dimensions is more than one, so unique cannot be applied")
+    v, inv, cnt = x._be.unique(x._data, dim, consecutive)
+    out = [_make(v, x._dtype, x._be)]
+    if return_inverse:  # one index per element (dim None) or per slice along dim
+        out.append(_make(inv, dtypes.int64, x._be).reshape(x.shape if dim is None else (x.shape[dim],)))
     if return_counts:
-        out.append(_make(parts[k], dtypes.int64, x._be))
+        out.append(_make(cnt, dtypes.int64, x._be))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    # always sorted, as PyTorch's cpu and cuda kernels return it for sorted=False too
+    return _unique(x, False, return_inverse, return_counts, dim)
+
+
+def unique_consecutive(x, return_inverse=False, return_counts=False, dim=None):
+    return _unique(x, True, return_inverse, return_counts, dim)

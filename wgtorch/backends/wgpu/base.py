@@ -52,7 +52,7 @@ class Base:
             self.max_binding = dev.limits["max-storage-buffer-binding-size"]
             self.align = dev.limits["min-storage-buffer-offset-alignment"]
             self.queue = Queue(dev, wgpu)
-            self.pipelines, self.bind_groups = {}, {}
+            self.pipelines, self.bind_groups, self._ew_plans = {}, {}, {}
             self.alloc.on_release = self.bind_groups.clear  # bind groups die with their buffers
             self._software = context.is_software(context.adapter().info)
             # device-side error flag (like CUDA's asynchronous errors): kernels set it,
@@ -153,13 +153,16 @@ class Base:
             yield e0, cnt, windows, offs
 
     # ---- creation and transfer ---------------------------------------------------------
-    def _new(self, shape, np_dtype):
+    def _new(self, shape, np_dtype, strides=None, n=None):
+        """A fresh contiguous handle (strides and size may be passed when known)."""
         self._init()
-        n = 1
-        for s in shape:
-            n *= s
+        if n is None:
+            n = 1
+            for s in shape:
+                n *= s
         st = Storage(self.alloc.alloc(4 * n), self.alloc)
-        return WgpuArray(st, shape, contiguous_strides(shape), 0, _NP_DTYPE.get(np_dtype) or np.dtype(np_dtype))
+        return WgpuArray(st, shape, strides or contiguous_strides(shape), 0,
+                         _NP_DTYPE.get(np_dtype) or np.dtype(np_dtype))
 
     def from_numpy(self, a):
         sd = STORAGE.get(a.dtype)

@@ -1,10 +1,11 @@
 """wgpu elementwise primitives: one specialised kernel per op, dtype and layout."""
 import functools
+import math
 import re
 
 import numpy as np
 
-from .array import STORAGE, WgpuArray
+from .array import STORAGE, WgpuArray, contiguous_strides
 from .base import _Dt
 from .kernels import BINARY, BOOL_RESULT, PRED, UNARY, WGSL_T, elementwise_source, expr_for, kind, out_type, scalar_bits
 
@@ -22,11 +23,49 @@ def _rename(expr, is_handle):
 
 
 
+_MAX_PLANS = 4096
+
+
 class ElementwiseOps:
     def _ew(self, expr, args, result_k, out_dtype):
         """One elementwise dispatch. args: (value, kind) pairs, a value being a
         handle (broadcast to the output's shape) or a Python scalar; expr names
         them a, b, c in order."""
+        # everything but buffers, offsets and scalar values depends only on this
+        # signature: it is worked out once (the per-op hot path)
+        sig = (expr, result_k, out_dtype) + tuple([(v.shape, v.strides, v.dtype, k) if v.__class__ is WgpuArray
+                                                   else k for v, k in args])
+        plan = self._ew_plans.get(sig)
+        if plan is None:
+            if len(self._ew_plans) >= _MAX_PLANS:
+                self._ew_plans.clear()
+            plan = self._ew_plans[sig] = self._ew_plan(expr, args, result_k, out_dtype)
+        shape, cstrides, n, key, nd, tail, strided, layouts = plan
+        handles, sbits = [], []
+        for v, k in args:
+            if v.__class__ is WgpuArray:
+                handles.append(v)
+            else:
+                sbits.append(scalar_bits(v, k))
+        sbits += [0] * (4 - len(sbits))
+        out = self._new(shape, out_dtype, cstrides, n)
+        buffers = [out.storage.buffer] + [h.storage.buffer for h in handles]
+        limit = self.max_binding
+        if strided or all(b.size <= limit for b in buffers):
+            # one dispatch; the N-d walk binds whole buffers (a clear error past the binding limit)
+            chunks = ((0, n, None, [out.offset] + [h.offset for h in handles]),)
+        else:
+            chunks = self._chunks(n, [(out.storage.buffer, out.offset, "c")] +
+                                  [(h.storage.buffer, h.offset, lay) for h, lay in zip(handles, layouts)])
+        for _, cnt, windows, offs in chunks:
+            words = [cnt, nd, 0, offs[0]] + sbits + [o & 0xFFFFFFFF for o in offs[1:]] + \
+                [0] * (4 - len(handles)) + tail
+            self._run(key, buffers, words, cnt, row_word=2, windows=windows)
+        return out
+
+    def _ew_plan(self, expr, args, result_k, out_dtype):
+        """(shape, strides, size, pipeline key, ndim, shape/stride words, strided?, layouts) of an
+        elementwise signature; compiles the kernel on first use."""
         handles = [v for v, _ in args if isinstance(v, WgpuArray)]
         try:
             shape = handles[0].shape
@@ -45,30 +84,20 @@ class ElementwiseOps:
                 scal.append((v, k))
         body = _rename(expr, tuple(isinstance(v, WgpuArray) for v, _ in args))
         in_types = tuple(WGSL_T[STORAGE[h.dtype]] for h, _ in ins)
-        out = self._new(shape, out_dtype)
-        out_t = out_type(out.dtype)
-        cstrides = out.strides
+        out_t = out_type(np.dtype(out_dtype))
+        cstrides = contiguous_strides(shape)
         layouts = tuple("c" if h.strides == cstrides else "s" if not any(h.strides) else "n" for h, _ in ins)
         key = ("ew", body, in_types, tuple(k for _, k in ins), tuple(k for _, k in scal), result_k, out_t, layouts)
-        source = None if key in self.pipelines else elementwise_source(
-            in_types, [k for _, k in ins], [k for _, k in scal], body, result_k, out_t, layouts)
+        if key not in self.pipelines:
+            self._pipeline(key, 1 + len(ins), elementwise_source(
+                in_types, [k for _, k in ins], [k for _, k in scal], body, result_k, out_t, layouts))
         nd = len(shape)
         pad = [0] * (8 - nd)
-        sbits = [scalar_bits(v, k) for v, k in scal] + [0] * (4 - len(scal))
         tail = list(shape) + pad
         for j in range(3):
             st = ins[j][0].strides if j < len(ins) else (0,) * nd
             tail += [s & 0xFFFFFFFF for s in st] + pad
-        buffers = [out.storage.buffer] + [h.storage.buffer for h, _ in ins]
-        if "n" in layouts:  # the N-d walk binds whole buffers (a clear error past the binding limit)
-            chunks = [(0, out.size, None, [out.offset] + [h.offset for h, _ in ins])]
-        else:
-            chunks = self._chunks(out.size, [(out.storage.buffer, out.offset, "c")] +
-                                  [(h.storage.buffer, h.offset, lay) for (h, _), lay in zip(ins, layouts)])
-        for _, cnt, windows, offs in chunks:
-            words = [cnt, nd, 0, offs[0]] + sbits + [o & 0xFFFFFFFF for o in offs[1:]] + [0] * (4 - len(ins)) + tail
-            self._run(key, buffers, words, cnt, source=source, row_word=2, windows=windows)
-        return out
+        return shape, cstrides, math.prod(shape), key, nd, tail, "n" in layouts, layouts
 
     def unary(self, op, x, dt):
         k = kind(dt.np)

@@ -1,6 +1,4 @@
 """The wgpu host fallbacks: data-dependent sizes and sorting read back, use NumPy, upload."""
-import numpy as np
-
 from .. import cpu as _cpu
 
 
@@ -12,10 +10,8 @@ class HostFallbacks:
         v, i = _cpu.sort(self.to_numpy(x), dim, descending)
         return self.from_numpy(v), self.from_numpy(i)
 
-    def unique(self, x, sorted_, return_inverse, return_counts):
-        return tuple(self.from_numpy(np.asarray(r, dtype=np.int64 if r.dtype.kind in "iu" and r is not None
-                                                and r.dtype != x.dtype else r.dtype))
-                     for r in _cpu.unique(self.to_numpy(x), sorted_, return_inverse, return_counts))
+    def unique(self, x, dim=None, consecutive=False):
+        return tuple(self.from_numpy(r) for r in _cpu.unique(self.to_numpy(x), dim, consecutive))
 
     # creation from host-computed values (an upload, like tensor(...))
     def arange(self, start, step, n, dt):
