@@ -36,15 +36,14 @@ int16 = dtype("int16", np.int16, 1)
 int32 = dtype("int32", np.int32, 1)
 int64 = dtype("int64", np.int64, 1)
 float16 = dtype("float16", np.float16, 2)
-# bfloat16 is a named dtype (checkpoints and autocast mention it); NumPy has no
-# bfloat16, so tensors of it are not supported on cpu yet.
+# NumPy has no bfloat16: its tensors hold the 16-bit patterns (see bf16.py)
 bfloat16 = dtype("bfloat16", np.uint16, 2)
 float32 = dtype("float32", np.float32, 2)
 float64 = dtype("float64", np.float64, 2)
 
-ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
-_NAMES = {d.name: d for d in ALL + (bfloat16,)}
-FROM_NP = {d.np: d for d in ALL}
+ALL = (bool_, uint8, int8, int16, int32, int64, float16, bfloat16, float32, float64)
+_NAMES = {d.name: d for d in ALL}
+FROM_NP = {d.np: d for d in ALL if d is not bfloat16}  # a uint16 array is not bfloat16 data
 # Python/NumPy scalar types and NumPy dtypes accepted wherever a dtype is.
 _ALIASES = {bool: bool_, int: int64, float: float32}
 
@@ -102,6 +101,8 @@ def _promote_same_priority(a, b):
             other = b if a is uint8 else a
             return int16 if other is int8 else other
         return a if a.itemsize > b.itemsize else b
+    if a.itemsize == b.itemsize:  # float16 with bfloat16: neither holds the other
+        return float32
     return a if a.itemsize > b.itemsize else b
 
 

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from . import dtypes
+from . import bf16, dtypes
 from .autograd import grad_mode
 from .autograd import graph as _graph
 from .autograd.graph import edge
@@ -213,11 +213,14 @@ class Tensor:
         if self._be.device.type != "cpu" and not force:
             raise TypeError(f"can't convert {self._be.device} device type tensor to numpy. Use Tensor.cpu() "
                             "to copy the tensor to host memory first.")
+        if self._dtype is dtypes.bfloat16:
+            raise TypeError("Got unsupported ScalarType BFloat16")
         return self._be.to_numpy(self._data)
 
     def _host(self):
-        """An ndarray of the values (a copy for device tensors)."""
-        return self._be.to_numpy(self._data)
+        """An ndarray of the values (a copy for device tensors; bfloat16 as float32)."""
+        a = self._be.to_numpy(self._data)
+        return a if self._dtype is not dtypes.bfloat16 else bf16.decode(a)
 
     def item(self):
         if self.numel() != 1:
@@ -274,7 +277,7 @@ class Tensor:
 
     def __reduce_ex__(self, proto):
         from .ops.creation import _rebuild
-        return (_rebuild, (self._host().copy(), str(self.device), self._rg))
+        return (_rebuild, (self._host().copy(), str(self.device), self._rg, self._dtype))
 
     def __deepcopy__(self, memo):
         if not self.is_leaf:

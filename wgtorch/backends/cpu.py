@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from .. import bf16, dtypes
 from ..device import CPU as device  # noqa: F401  (the device this backend serves)
 from ..errors import check_int_divisor
 
@@ -19,6 +20,32 @@ name = "cpu"
 def _arr(r):
     # ufuncs return NumPy scalars for 0-d inputs; tensors always hold arrays
     return r if r.__class__ is ndarray else np.asarray(r)
+
+
+# ---- bfloat16: computed in float32 -----------------------------------------------
+_BITS, _BF16, _F32 = bf16.BITS, dtypes.bfloat16, dtypes.float32
+
+
+def _bits(a):
+    return a.__class__ is ndarray and a.dtype is _BITS
+
+
+def _in_f32(fn, *args):
+    """fn with bfloat16 operands (bit arrays) decoded and a bfloat16 dtype computed as
+    float32; the float32 result is rounded back to bfloat16 when bfloat16 was asked
+    for (ops without a dtype argument: when an operand was bfloat16)."""
+    if any(isinstance(a, dtypes.dtype) for a in args):
+        to_bf16 = any(a is _BF16 for a in args)
+    else:
+        to_bf16 = any(_bits(a) for a in args)
+    r = fn(*[bf16.decode(a) if _bits(a) else _F32 if a is _BF16 else a for a in args])
+    return _encoded(r) if to_bf16 else r
+
+
+def _encoded(r):
+    if isinstance(r, tuple):
+        return tuple(_encoded(v) for v in r)
+    return bf16.encode(r) if r.dtype == np.float32 else r
 
 
 # ---- creation and transfer --------------------------------------------------
@@ -35,10 +62,14 @@ def empty(shape, dt):
 
 
 def full(shape, value, dt):
+    if dt is _BF16:
+        return _in_f32(full, shape, value, dt)
     return np.full(shape, value, dt.np)
 
 
 def arange(start, step, n, dt):
+    if dt is _BF16:
+        return _in_f32(arange, start, step, n, dt)
     # computed in float64/int64 like PyTorch's kernel, then cast
     if dt.is_floating_point:
         return (start + step * np.arange(n, dtype=np.float64)).astype(dt.np)
@@ -46,6 +77,8 @@ def arange(start, step, n, dt):
 
 
 def eye(n, m, dt):
+    if dt is _BF16:
+        return _in_f32(eye, n, m, dt)
     return np.eye(n, m, dtype=dt.np)
 
 
@@ -124,17 +157,23 @@ def clone(h):
 
 def cast(h, dt):
     # float -> int truncates toward zero; out-of-range values are undefined, as in PyTorch
+    if dt is _BF16 or h.dtype is _BITS:
+        return h.copy() if h.dtype is dt.np else _in_f32(cast, h, dt)
     with np.errstate(invalid="ignore", over="ignore"):
         return h.astype(dt.np)
 
 
 def copy_(dst, src):
     """dst[...] = src with broadcasting and casting (src may be a scalar)."""
+    if dst.dtype is _BITS and not _bits(src):
+        src = bf16.encode(np.asarray(src, np.float32))
+    elif _bits(src) and dst.dtype is not _BITS:
+        src = bf16.decode(src)
     np.copyto(dst, src, casting="unsafe")
 
 
 def fill_(dst, value):
-    dst.fill(value)
+    dst.fill(value if dst.dtype is not _BITS else bf16.encode(value)[()])
 
 
 # ---- elementwise ----------------------------------------------------------------
@@ -209,6 +248,8 @@ UNARY = {
 
 def unary(op, x, dt):
     """op(x) computed and returned in dtype dt."""
+    if dt is _BF16 or x.dtype is _BITS:
+        return _in_f32(unary, op, x, dt)
     if x.dtype != dt.np:
         x = x.astype(dt.np)
     if op in _QUIET_UNARY:
@@ -223,6 +264,8 @@ _QUIET_UNARY = {"neg", "abs", "relu", "sign", "floor", "ceil", "round", "trunc",
 
 def unary_pred(op, x):
     """Predicates (isnan, ...) and logical_not: bool result from any input dtype."""
+    if x.dtype is _BITS:
+        return _in_f32(unary_pred, op, x)
     return _arr(UNARY[op](x))
 
 
@@ -264,6 +307,8 @@ def binary(op, x, y, dt):
     """op(x, y) with both operands first cast to the computation dtype dt.
     y may be a Python scalar (NumPy treats it as weakly typed, as PyTorch)."""
     npdt = dt.np
+    if npdt is _BITS or x.dtype is _BITS or _bits(y):
+        return _in_f32(binary, op, x, y, dt)
     if x.dtype is not npdt:
         x = x.astype(npdt)
     r = _apply(op, x, _operand(y, npdt))
@@ -298,10 +343,17 @@ def _apply(op, x, y, **out):
 
 def binary_(op, x, y):
     """x = op(x, y) in place (the Tensor layer checked the result dtype fits x)."""
+    if x.dtype is _BITS or _bits(y):
+        y = bf16.decode(y) if _bits(y) else y
+        if x.dtype is _BITS:
+            x[...] = bf16.encode(binary(op, bf16.decode(x), y, _F32))
+            return
     _apply(op, x, _operand(y, x.dtype), out=x, casting="unsafe")
 
 
 def where(cond, x, y, dt):
+    if dt is _BF16 or _bits(x) or _bits(y):
+        return _in_f32(where, cond, x, y, dt)
     if x.__class__ is ndarray and x.dtype != dt.np:
         x = x.astype(dt.np)
     if y.__class__ is ndarray and y.dtype != dt.np:
@@ -311,6 +363,8 @@ def where(cond, x, y, dt):
 
 def clamp(x, lo, hi, dt):
     """min(max(x, lo), hi) with NaN kept; lo/hi are scalars, handles or None."""
+    if dt is _BF16 or x.dtype is _BITS or _bits(lo) or _bits(hi):
+        return _in_f32(clamp, x, lo, hi, dt)
     x = x.astype(dt.np, copy=False)
     r = x
     if lo is not None:
@@ -350,12 +404,16 @@ REDUCE = {"sum": _typed_reduce(np.add), "prod": _typed_reduce(np.multiply), "mea
 
 def reduce(op, x, dims, keepdim, dt):
     """Reduce over the tuple of dims (already normalised) to dtype dt."""
+    if dt is _BF16 or x.dtype is _BITS:
+        return _in_f32(reduce, op, x, dims, keepdim, dt)
     return REDUCE[op](x, None if len(dims) == x.ndim and not keepdim else dims, keepdim, dt.np)
 
 
 def argreduce(op, x, dim, keepdim):
     """argmax / argmin over one dim (None: the flattened tensor) as int64.
     NumPy's argmax returns the first NaN, which is PyTorch's rule too."""
+    if x.dtype is _BITS:
+        return _in_f32(argreduce, op, x, dim, keepdim)
     f = np.argmax if op == "argmax" else np.argmin
     r = f(x, axis=dim, keepdims=keepdim) if dim is not None else f(x.reshape(-1))
     if dim is None and keepdim:
@@ -365,6 +423,8 @@ def argreduce(op, x, dim, keepdim):
 
 def scan(op, x, dim, dt):
     """Inclusive cumulative sum / product along dim."""
+    if dt is _BF16 or x.dtype is _BITS:
+        return _in_f32(scan, op, x, dim, dt)
     f = np.cumsum if op == "cumsum" else np.cumprod
     with np.errstate(all="ignore"):
         return f(x, axis=dim, dtype=dt.np)
@@ -373,6 +433,8 @@ def scan(op, x, dim, dt):
 # ---- linear algebra ----------------------------------------------------------------
 def matmul(a, b):
     """Batched matmul of two handles with >= 2 dims; batch dims broadcast."""
+    if a.dtype is _BITS:
+        return _in_f32(matmul, a, b)
     return _arr(np.matmul(a, b))
 
 
@@ -398,6 +460,11 @@ def gather(x, dim, index):
 
 def scatter_(x, dim, index, src, reduce):
     """x[index along dim] (=|+=|*=) src. reduce: None, 'add' or 'multiply'."""
+    if x.dtype is _BITS and (reduce is not None or not _bits(src)):  # through float32
+        f = bf16.decode(x)
+        scatter_(f, dim, index, bf16.decode(src) if _bits(src) else src, reduce)
+        x[...] = bf16.encode(f)
+        return
     idx = _along(index, dim)
     if not isinstance(src, ndarray):
         src = np.full(index.shape, src, x.dtype)
@@ -418,6 +485,11 @@ def index(x, key):
 
 
 def index_put_(x, key, values, accumulate):
+    if x.dtype is _BITS and (accumulate or not _bits(values)):  # through float32
+        f = bf16.decode(x)
+        index_put_(f, key, bf16.decode(values) if _bits(values) else values, accumulate)
+        x[...] = bf16.encode(f)
+        return
     if accumulate:
         np.add.at(x, key, values)
     else:
@@ -425,12 +497,16 @@ def index_put_(x, key, values, accumulate):
 
 
 def nonzero(x):
+    if x.dtype is _BITS:  # -0.0 is zero
+        x = bf16.decode(x)
     return np.stack(np.nonzero(x), axis=1).astype(np.int64) if x.ndim else \
         np.zeros((int(bool(x)), 0), np.int64)
 
 
 def sort(x, dim, descending, stable=True):
     """Sorted values and int64 indices. NaN sorts as the largest value."""
+    if x.dtype is _BITS:
+        return _in_f32(sort, x, dim, descending, stable)
     if descending:
         # stable descending order: sort the reversed array ascending and map back
         flipped = np.flip(x, axis=dim)
@@ -446,6 +522,9 @@ def unique(x, dim=None, consecutive=False):
     """Unique values (dim None: of the flattened x) or slices along dim, sorted lexicographically
     (consecutive: runs of equal neighbours, unsorted), with int64 inverse (n,) and counts.
     Unlike np.unique, NaNs stay distinct, as in PyTorch."""
+    if x.dtype is _BITS:
+        v, inverse, counts = unique(bf16.decode(x), dim, consecutive)
+        return bf16.encode(v), inverse, counts
     a = x.reshape(-1) if dim is None else np.moveaxis(x, dim, 0)
     n = a.shape[0]
     rows = a.reshape(n, math.prod(a.shape[1:]))
@@ -469,6 +548,8 @@ def unique(x, dim=None, consecutive=False):
 # ---- random numbers: PyTorch's Mersenne Twister stream (random.Generator) --------------------
 def random(kind, shape, dt, gen, a, b):
     """uniform [a, b), normal (mean a, std b) or integers [a, b), drawn as PyTorch's cpu draws them."""
+    if dt is _BF16:
+        return _in_f32(random, kind, shape, dt, gen, a, b)
     n = math.prod(shape)
     if kind == "uniform":
         if (a, b) == (0.0, 1.0):  # rand(): the unit draw itself
@@ -485,6 +566,8 @@ def random(kind, shape, dt, gen, a, b):
 
 # ---- fused kernels (speed: one pass instead of a composite) ---------------------------
 def softmax(x, dim):
+    if x.dtype is _BITS:
+        return _in_f32(softmax, x, dim)
     m = np.max(x, axis=dim, keepdims=True)
     with np.errstate(invalid="ignore", over="ignore"):
         e = np.exp(x - m)
@@ -492,6 +575,8 @@ def softmax(x, dim):
 
 
 def log_softmax(x, dim):
+    if x.dtype is _BITS:
+        return _in_f32(log_softmax, x, dim)
     m = np.max(x, axis=dim, keepdims=True)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         s = x - m

@@ -46,7 +46,7 @@ def to_device(x, dev):
     if x._dtype is dtypes.float64 and getattr(be, "supports_float64", True) is False:
         raise TypeError("Cannot convert a float64 tensor to the wgpu device: the device has no float64 support. "
                         "Please use float32 instead.")
-    r = _make(be.from_numpy(np.array(x._host(), order="C")), x._dtype, be)  # a copy, 0-d kept
+    r = _make(be.from_numpy(np.array(x._be.to_numpy(x._data), order="C")), x._dtype, be)  # a copy, 0-d kept
     if grad_mode.enabled and x._rg:
         attach(ToCopyBackward0(x._dtype, x.device), (x,), (r,))
     return r

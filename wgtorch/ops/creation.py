@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from .. import dtypes
+from .. import bf16, dtypes
 from ..backends import for_device
 from ..device import CPU, _default as _default_device, device as _device
 from ..random import gen
@@ -113,8 +113,9 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
     if dtype is not None:
         dt = dtypes.to_dtype(dtype)
     if dt is dtypes.bfloat16:
-        raise TypeError("bfloat16 tensors are not supported on cpu yet")
-    if arr.dtype != dt.np:
+        with np.errstate(invalid="ignore", over="ignore"):
+            arr = bf16.encode(arr.astype(np.float32))
+    elif arr.dtype != dt.np:
         with np.errstate(invalid="ignore", over="ignore"):
             arr = arr.astype(dt.np)
     be = _backend(device)
@@ -151,8 +152,8 @@ def _legacy_tensor(*args, dtype=None, device=None):
     return empty(*args, device=device)
 
 
-def _rebuild(arr, dev, requires_grad):
-    t = tensor(arr, device=dev)
+def _rebuild(arr, dev, requires_grad, dtype=None):
+    t = tensor(arr, dtype=dtype, device=dev)
     return t.requires_grad_(True) if requires_grad else t
 
 

@@ -446,8 +446,6 @@ def contiguous(x, memory_format=None):
 def cast(x, dt):
     if dt is x._dtype:
         return x
-    if dt is dtypes.bfloat16:
-        raise TypeError("bfloat16 tensors are not supported on cpu yet")
     r = _make(x._be.cast(x._data, dt), dt, x._be)
     if grad_mode.enabled and x._rg and dt.is_floating_point:
         attach(ToCopyBackward0(x._dtype, x.device), (x,), (r,))

@@ -4,9 +4,11 @@ pool when the last handle on it is gone."""
 import numpy as np
 
 # 32-bit storage: every dtype of this backend is held as one 32-bit word per element
-# (float16 as float32 rounded to half precision by every kernel that writes it)
+# (float16 and bfloat16 as float32 rounded to their precision by every kernel that writes them)
 _I32 = np.dtype(np.int32)
+BF16_BITS = np.dtype(np.uint16)  # bfloat16's logical dtype on the host: its bit patterns
 STORAGE = {np.dtype(np.float32): np.dtype(np.float32), np.dtype(np.float16): np.dtype(np.float32),
+           BF16_BITS: np.dtype(np.float32),
            np.dtype(np.int32): _I32, np.dtype(np.int64): _I32, np.dtype(np.int16): _I32,
            np.dtype(np.int8): _I32, np.dtype(np.uint8): _I32, np.dtype(np.bool_): np.dtype(np.uint32)}
 

@@ -4,11 +4,13 @@ import struct
 
 import numpy as np
 
+from ... import bf16
 from ...device import device as _device
 from ...shaders_path import read_shader
 from . import context
 from .allocator import Allocator
-from .array import STORAGE, Storage, WgpuArray, contiguous_strides, from_stand_in, stand_in
+from .array import BF16_BITS, STORAGE, Storage, WgpuArray, contiguous_strides, from_stand_in, stand_in
+from .kernels import with_helpers
 from .queue import Queue
 
 _WG = 256          # threads per workgroup of the 1-D kernels
@@ -83,8 +85,8 @@ class Base:
                             "buffer": {"type": w.BufferBindingType.uniform, "has_dynamic_offset": True}})
             bgl = self.dev.create_bind_group_layout(entries=entries)
             layout = self.dev.create_pipeline_layout(bind_group_layouts=[bgl])
-            module = self.dev.create_shader_module(code=source if source is not None else
-                                                   read_shader(kernel + ".wgsl"))
+            module = self.dev.create_shader_module(code=with_helpers(source if source is not None else
+                                                                read_shader(kernel + ".wgsl")))
             pipe = self.dev.create_compute_pipeline(layout=layout, compute={"module": module, "entry_point": "main"})
             p = self.pipelines[kernel] = (pipe, bgl)
         return p
@@ -173,8 +175,11 @@ class Base:
             raise RuntimeError("wgpu stores int64 tensors as int32: a value is outside the int32 range "
                                f"[{_I32[0]}, {_I32[1]}]")
         h = self._new(a.shape, a.dtype)
+        if a.dtype == BF16_BITS:  # bfloat16 bits: the top half of a float32 word
+            a = np.ascontiguousarray(a).astype(np.uint32) << 16
         if a.size:
-            self.queue.upload(h.storage.buffer, 0, np.ascontiguousarray(a, dtype=sd).tobytes())
+            self.queue.upload(h.storage.buffer, 0, np.ascontiguousarray(a, dtype=sd if a.dtype != np.uint32 else
+                                                                         np.uint32).tobytes())
         return h
 
     def check_errors(self):
@@ -199,6 +204,8 @@ class Base:
         hi = h.offset + sum(max(0, (s - 1) * st) for s, st in zip(h.shape, h.strides))
         raw = self.queue.read(h.storage.buffer, 4 * lo, 4 * (hi - lo + 1)).view(sd)
         view = np.lib.stride_tricks.as_strided(raw[h.offset - lo:], h.shape, [4 * s for s in h.strides])
+        if h.dtype == BF16_BITS:
+            return (view.view(np.uint32) >> 16).astype(np.uint16)  # (stored already rounded)
         return view.astype(h.dtype)
 
     def empty(self, shape, dt):
@@ -253,8 +260,10 @@ class Base:
 
     # ---- copies and fills ----------------------------------------------------------------------
     def fill_(self, h, value):
-        sd = STORAGE[h.dtype]
-        bits = int(np.array(value).astype(h.dtype).astype(sd).view(np.uint32))
+        if h.dtype == BF16_BITS:
+            bits = int(bf16.encode(value)) << 16
+        else:
+            bits = int(np.array(value).astype(h.dtype).astype(STORAGE[h.dtype]).view(np.uint32))
         if self.is_contiguous(h):
             for _, cnt, windows, (off,) in self._chunks(h.size, [(h.storage.buffer, h.offset, "c")]):
                 self._run("fill", [h.storage.buffer], [off, cnt, bits, 0], cnt, windows=windows)

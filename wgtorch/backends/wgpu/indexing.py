@@ -3,7 +3,7 @@ import numpy as np
 
 from .array import STORAGE, WgpuArray
 from .base import _Dt
-from .kernels import WGSL_T, index_source
+from .kernels import WGSL_T, index_source, out_type
 
 
 class IndexingOps:
@@ -116,6 +116,8 @@ class IndexingOps:
         words += [s & 0xFFFFFFFF for s in lay["idx_strides"]]
         self._run(key, [data.storage.buffer, other.storage.buffer] + [h.storage.buffer for h in idx], words, n,
                   source=source, row_word=2)
+        if mode == "add" and out_type(data.dtype) in ("f16r", "bf16r"):  # atomic adds summed in float32
+            self.copy_(data, self._ew("a", [(data, "f")], "f", data.dtype))
 
     def index(self, x, key):
         lay = self._adv_layout(x, key)

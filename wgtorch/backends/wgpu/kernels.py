@@ -11,16 +11,16 @@ from string import Template
 import numpy as np
 
 from ...shaders_path import read_shader
-from .array import STORAGE
+from .array import BF16_BITS, STORAGE
 
 # storage type of each logical NumPy dtype (see array.STORAGE) and its kind
 WGSL_T = {np.dtype(np.float32): "f32", np.dtype(np.int32): "i32", np.dtype(np.uint32): "u32"}
 
 
 def kind(np_dtype):
-    """Computation kind of a logical dtype: 'f', 'i' or 'b'."""
-    k = np.dtype(np_dtype).kind
-    return "f" if k == "f" else "b" if k == "b" else "i"
+    """Computation kind of a logical dtype: 'f', 'i' or 'b' (bfloat16's uint16 bits are 'f')."""
+    d = np.dtype(np_dtype)
+    return "f" if d.kind == "f" or d == BF16_BITS else "b" if d.kind == "b" else "i"
 
 
 _CT = {"f": "f32", "i": "i32", "b": "bool"}
@@ -159,7 +159,7 @@ def convert(value, from_t, to_k):
     """WGSL that turns a value of storage type from_t into computation kind to_k."""
     to_t = _CT[to_k]
     if to_k == "b":
-        if from_t in ("f32", "f16r"):  # NaN is true, as in PyTorch (WGSL's != is ordered)
+        if from_t in ("f32", "f16r", "bf16r"):  # NaN is true, as in PyTorch (WGSL's != is ordered)
             return f"({value} != 0.0 || is_nan({value}))"
         return f"({value} != {'0u' if from_t == 'u32' else '0'})"
     if from_t == to_t:
@@ -167,14 +167,28 @@ def convert(value, from_t, to_k):
     return f"{to_t}({value})"
 
 
-# float16 tensors are held in f32 words rounded to half precision at every store
-# ("f16r"), so results equal half arithmetic done in float32, as PyTorch computes it
+# float16 and bfloat16 tensors are held in f32 words rounded to their precision at
+# every store ("f16r", "bf16r"), so results equal half arithmetic done in float32, as
+# PyTorch computes it. bfloat16 keeps a float32's top 16 bits, rounded to nearest even.
 ROUND16 = "unpack2x16float(pack2x16float(vec2<f32>({}, 0.0))).x"
+ROUND_BF16 = "round_bf16({})"
+ROUND_BF16_FN = """fn round_bf16(x: f32) -> f32 {
+    let u = bitcast<u32>(x);
+    if ((u & 0x7fffffffu) > 0x7f800000u) { return bitcast<f32>((u | 0x400000u) & 0xffff0000u); }  // NaN stays NaN
+    return bitcast<f32>((u + 0x7fffu + ((u >> 16u) & 1u)) & 0xffff0000u);
+}
+
+"""
+
+
+def with_helpers(source):
+    """source with the WGSL helper functions it calls prepended."""
+    return ROUND_BF16_FN + source if "round_bf16(" in source and "fn round_bf16" not in source else source
 
 
 def decl(t):
     """The WGSL array element type of a storage type."""
-    return "f32" if t == "f16r" else "i32" if t in _WRAP_EXPR else t
+    return "f32" if t in ("f16r", "bf16r") else "i32" if t in _WRAP_EXPR else t
 
 
 # int8 / uint8 / int16 live in i32 words and wrap around at every store, as in PyTorch
@@ -189,6 +203,8 @@ def out_type(np_dtype):
     d = np.dtype(np_dtype)
     if d == np.float16:
         return "f16r"
+    if d == BF16_BITS:
+        return "bf16r"
     if d in _WRAP:
         return _WRAP[d][0]
     return WGSL_T[STORAGE_OF(d)]
@@ -202,6 +218,8 @@ def store(expr, result_k, out_t):
     """WGSL that turns a result of kind result_k into the output storage type."""
     if out_t == "f16r":
         return ROUND16.format(store(expr, result_k, "f32"))
+    if out_t == "bf16r":
+        return ROUND_BF16.format(store(expr, result_k, "f32"))
     if out_t in _WRAP_EXPR:
         return _WRAP_EXPR[out_t].format(store(expr, result_k, "i32"))
     if result_k == "b":
@@ -317,9 +335,9 @@ def scan_source(op, in_t, k, out_t):
         LOAD=convert("inp[p.in_offset + r * p.n + j]", in_t, k), STORE=store("acc", k, out_t))
 
 
-def softmax_source(op, round16):
+def softmax_source(op, out_t):
     r = "exp(z) / s" if op == "softmax" else "z - log(s)"
-    return Template(read_shader("softmax.wgsl")).substitute(RESULT=ROUND16.format(r) if round16 else r)
+    return Template(read_shader("softmax.wgsl")).substitute(RESULT=store(r, "f", out_t))
 
 
 MATMUL_PARAMS = """struct Params {
@@ -329,14 +347,14 @@ MATMUL_PARAMS = """struct Params {
 }"""
 
 
-def matmul_source(t, round16, layout):
+def matmul_source(t, out_t, layout):
     """layout: 'tiled' (16x16 workgroup-memory tiles: GPUs), 'blocked' (4x4 outputs
     per thread, no workgroup memory: CPU-like drivers) or 'vec4' (blocked with vec4
     loads, for contiguous float32 rows)."""
     acc = {"tiled": "acc", "blocked": "acc_ij", "vec4": "acc_ij"}[layout]
     name = {"tiled": "matmul.wgsl", "blocked": "matmul_blocked.wgsl", "vec4": "matmul_vec4.wgsl"}[layout]
     return Template(read_shader(name)).safe_substitute(
-        PARAMS=MATMUL_PARAMS, T=t, STORE=ROUND16.format(acc) if round16 else acc)
+        PARAMS=MATMUL_PARAMS, T=t, STORE=store(acc, "f" if t == "f32" else "i", out_t))
 
 
 # how the index kernel adds a value into data[src]: compare-and-swap for f32, atomic add for i32, or for bool

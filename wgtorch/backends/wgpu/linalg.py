@@ -3,7 +3,7 @@ import numpy as np
 
 from .array import STORAGE
 from .base import _LOOP_MAX
-from .kernels import WGSL_T, kind, matmul_source
+from .kernels import WGSL_T, kind, matmul_source, out_type
 
 
 class LinalgOps:
@@ -34,16 +34,16 @@ class LinalgOps:
         b, bbs = self._batched(b, batch)
         out = self._new(batch + (m, n), a.dtype)
         t = WGSL_T[STORAGE[a.dtype]]
-        half = a.dtype == np.float16
+        out_t = out_type(a.dtype)
         # the kernel per adapter and layout: vec4 register blocking for contiguous float32
         # rows on software adapters, scalar register blocking, or workgroup-memory tiles
         vec4 = (self._software and a.dtype == np.float32 and a.strides[-1] == 1 and b.strides[-1] == 1 and
                 n % 4 == 0 and b.offset % 4 == 0 and b.strides[-2] % 4 == 0 and bbs % 4 == 0)
         blocked = self._software and kk < _LOOP_MAX  # (the tiled kernel loops K / 16 times)
         vec4 = vec4 and blocked
-        key = ("matmul", t, half, blocked, vec4)
+        key = ("matmul", t, out_t, blocked, vec4)
         layout = "vec4" if vec4 else "blocked" if blocked else "tiled"
-        source = None if key in self.pipelines else matmul_source(t, half, layout)
+        source = None if key in self.pipelines else matmul_source(t, out_t, layout)
         words = [m, n, kk, 0, a.offset, abs_, a.strides[-2], a.strides[-1],
                  b.offset, bbs, b.strides[-2], b.strides[-1]]
         off, size = self._params([w & 0xFFFFFFFF for w in words])

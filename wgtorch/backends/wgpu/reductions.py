@@ -119,12 +119,12 @@ class ReductionOps:
             x, dim = self.view_reshape(x, (1,)), 0
         v, rows, n, _ = self._rows(x, (dim,))
         self._check_row(op, n)
-        if v.dtype.kind != "f":
+        if kind(v.dtype) != "f":
             raise TypeError(f"{op} on wgpu needs a floating-point tensor")
         out = self._new(v.shape, v.dtype)
-        half = v.dtype == np.float16
-        key = ("softmax", op, half)
-        source = None if key in self.pipelines else softmax_source(op, half)
+        out_t = out_type(v.dtype)
+        key = ("softmax", op, out_t)
+        source = None if key in self.pipelines else softmax_source(op, out_t)
         self._row_dispatch(key, source, [out.storage.buffer, v.storage.buffer], [rows, n, v.offset, 0], rows)
         perm = [d for d in range(x.ndim) if d != dim] + [dim]
         return self.view_permute(out, [perm.index(d) for d in range(x.ndim)])
