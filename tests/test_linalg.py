@@ -89,6 +89,33 @@ def test_matmul_noncontiguous_operands(device):
                  rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("layout", ["nn", "tn", "nt", "sliced", "batched", "many_batches"])
+def test_large_matmul_layouts(device, layout):
+    """Sizes past the point where software adapters pack operands into textures (and
+    not multiples of its tiles), every operand layout, against float64."""
+    rng = np.random.default_rng(3)
+    m, k, n = 67, 301, 45
+    batch = {"batched": (3,), "many_batches": (20,)}.get(layout, ())
+    a = rng.standard_normal(batch + (m, k)).astype(np.float32)
+    b = rng.standard_normal(batch + (k, n)).astype(np.float32)
+    ta = wgtorch.tensor(a, device=device)
+    tb = wgtorch.tensor(b, device=device)
+    if layout == "tn":
+        ta = wgtorch.tensor(a.T.copy(), device=device).t()
+    elif layout == "nt":
+        tb = wgtorch.tensor(b.T.copy(), device=device).t()
+    elif layout == "sliced":  # offsets and row strides of a bigger storage
+        big = np.zeros((m + 5, 2 * k), np.float32)
+        big[3:3 + m, 1:1 + 2 * k:2] = a
+        ta = wgtorch.tensor(big, device=device)[3:3 + m, 1::2]
+    r = ta @ tb
+    assert_close(r, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
+    if device == "wgpu" and ta._be._software and layout != "many_batches":  # the texture path ran
+        assert any(isinstance(key, tuple) and key[0] == "matmul_texture" for key in ta._be.pipelines)
+    # the result shape the texture path writes into: the next op sees plain values
+    assert_close(r.sum(-1), (a.astype(np.float64) @ b).sum(-1), rtol=1e-4, atol=1e-3)
+
+
 @pytest.mark.parametrize("dtype", ["int64", "int32", "float64"])
 def test_matmul_dtypes(device, dtype):
     if dtype == "float64" and device != "cpu":

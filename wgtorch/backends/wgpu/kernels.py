@@ -357,6 +357,21 @@ def matmul_source(t, out_t, layout):
         PARAMS=MATMUL_PARAMS, T=t, STORE=store(acc, "f" if t == "f32" else "i", out_t))
 
 
+def matmul_texture_source(tm, tn):
+    """The texture-operand matmul with a tm x tn block of C per thread, unrolled:
+    one named vec4 accumulator per 4 columns of each row (no indexed arrays)."""
+    am, bn = tm // 4, tn // 4
+    acc = "\n".join("    " + " ".join(f"var c{i}_{j} = vec4<f32>(0.0);" for j in range(bn)) for i in range(tm))
+    loads = "\n".join([f"        let a{i} = textureLoad(at, vec2<u32>(aq + {i}u, k), 0);" for i in range(am)] +
+                      [f"        let b{j} = textureLoad(bt, vec2<u32>(bq + {j}u, k), 0);" for j in range(bn)])
+    fmas = "\n".join("        " + " ".join(f"c{i}_{j} = fma(vec4<f32>(a{i // 4}.{'xyzw'[i % 4]}), b{j}, c{i}_{j});"
+                                            for j in range(bn)) for i in range(tm))
+    stores = "\n".join(f"    store_row(row0 + {i}u, col0, array<vec4<f32>, {bn}>(" +
+                       ", ".join(f"c{i}_{j}" for j in range(bn)) + "));" for i in range(tm))
+    return Template(read_shader("matmul_texture.wgsl")).substitute(
+        TM=tm, TN=tn, AM=am, BN=bn, ACCUMULATORS=acc, LOADS=loads, FMAS=fmas, STORES=stores)
+
+
 # how the index kernel adds a value into data[src]: compare-and-swap for f32, atomic add for i32, or for bool
 _ATOMIC_ADD = {
     "f32": """    var old = atomicLoad(&data[src]);

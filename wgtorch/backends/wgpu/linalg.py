@@ -3,7 +3,11 @@ import numpy as np
 
 from .array import STORAGE
 from .base import _LOOP_MAX
-from .kernels import WGSL_T, kind, matmul_source, out_type
+from ...shaders_path import read_shader
+from .kernels import WGSL_T, kind, matmul_source, matmul_texture_source, out_type
+
+_MAX_TEXTURES = 8     # packed operands kept for reuse (by size)
+_TEXTURE_MIN = 1 << 18  # M*N*K from which packing into textures pays off
 
 
 class LinalgOps:
@@ -34,6 +38,10 @@ class LinalgOps:
         b, bbs = self._batched(b, batch)
         out = self._new(batch + (m, n), a.dtype)
         t = WGSL_T[STORAGE[a.dtype]]
+        if self._software and a.dtype == np.float32 and self._textures_fit(m, n, kk, nbatch):
+            if out.size:
+                self._matmul_textures(a, abs_, b, bbs, out, m, n, kk, nbatch)
+            return out
         out_t = out_type(a.dtype)
         # the kernel per adapter and layout: vec4 register blocking for contiguous float32
         # rows on software adapters, scalar register blocking, or workgroup-memory tiles
@@ -56,3 +64,78 @@ class LinalgOps:
                                 (-(-n // tile_n), -(-m // tile_m), nbatch), (off,))
         return out
 
+
+    # ---- software adapters: operands through textures -----------------------------------
+    # lavapipe turns every storage-buffer (and workgroup-memory) load into a loop over
+    # its SIMD lanes, but compiles texture loads to gathers: packing A and B into
+    # rgba32float textures first makes a large matmul ~15x faster there.
+    def _textures_fit(self, m, n, kk, nbatch):
+        lim = self.dev.limits["max-texture-dimension-2d"]
+        return (m * n * kk >= _TEXTURE_MIN and nbatch <= 16 and kk <= lim and
+                -(-m // 16) * 4 <= lim and -(-n // 16) * 4 <= lim)
+
+    def _matmul_textures(self, a, abs_, b, bbs, out, m, n, kk, nbatch):
+        tile = 16 if min(m, n) >= 512 else 8  # C rows/columns per thread
+        wa, wb = -(-m // tile) * tile // 4, -(-n // tile) * tile // 4
+        ta, tb = self._texture(wa, kk, 0), self._texture(wb, kk, 1)
+        pack = self._texture_pipeline("pack_texture", ("ro", "tex_w"), read_shader("pack_texture.wgsl"))
+        key = ("matmul_texture", tile)
+        mm = self._texture_pipeline(key, ("rw", "tex", "tex"),
+                                    None if key in self.pipelines else matmul_texture_source(tile, tile))
+        for i in range(nbatch):
+            # texel (q, r) = src[off + r * s_r + (4q + t) * s_t]: A transposed, B as it is
+            for h, off, s_r, s_t, lim, tex, w in ((a, a.offset + i * abs_, a.strides[-1], a.strides[-2], m, ta, wa),
+                                                   (b, b.offset + i * bbs, b.strides[-2], b.strides[-1], n, tb, wb)):
+                words = [off, s_r, s_t, lim, w, kk, 0, 0]
+                self._texture_dispatch(pack, ("pack", h.storage.buffer.uid, id(tex[0])), [h.storage.buffer, tex[1]],
+                                       words, (-(-w // 8), -(-kk // 8), 1))
+            self._texture_dispatch(mm, ("mm", tile, out.storage.buffer.uid, id(ta[0]), id(tb[0])),
+                                   [out.storage.buffer, ta[1], tb[1]], [m, n, kk, out.offset + i * m * n],
+                                   (-(-n // (tile * 8)), -(-m // (tile * 8)), 1))
+
+    def _texture(self, w, h, role):
+        """A pooled rgba32float texture (and its view) of w x h texels for operand `role`."""
+        pool = self.__dict__.setdefault("_textures", {})
+        key = (w, h, role)
+        tex = pool.get(key)
+        if tex is None:
+            if len(pool) >= _MAX_TEXTURES:  # bind groups may name the textures dropped
+                pool.clear()
+                self.bind_groups.clear()
+            usage = self.wgpu.TextureUsage.TEXTURE_BINDING | self.wgpu.TextureUsage.STORAGE_BINDING
+            t = self.dev.create_texture(size=(w, h, 1), format=self.wgpu.TextureFormat.rgba32float, usage=usage)
+            tex = pool[key] = (t, t.create_view())
+        return tex
+
+    def _texture_pipeline(self, key, bindings, source):
+        """A pipeline whose bindings are storage buffers ('ro', 'rw'), storage textures
+        written ('tex_w') or float textures read ('tex'), then the uniform parameters."""
+        p = self.pipelines.get(key)
+        if p is None:
+            w = self.wgpu
+            kinds = {"ro": {"buffer": {"type": w.BufferBindingType.read_only_storage}},
+                     "rw": {"buffer": {"type": w.BufferBindingType.storage}},
+                     "tex_w": {"storage_texture": {"access": w.StorageTextureAccess.write_only,
+                                                   "format": w.TextureFormat.rgba32float}},
+                     "tex": {"texture": {"sample_type": w.TextureSampleType.unfilterable_float}}}
+            entries = [dict(binding=i, visibility=w.ShaderStage.COMPUTE, **kinds[b]) for i, b in enumerate(bindings)]
+            entries.append({"binding": len(bindings), "visibility": w.ShaderStage.COMPUTE,
+                            "buffer": {"type": w.BufferBindingType.uniform, "has_dynamic_offset": True}})
+            bgl = self.dev.create_bind_group_layout(entries=entries)
+            module = self.dev.create_shader_module(code=source)
+            pipe = self.dev.create_compute_pipeline(layout=self.dev.create_pipeline_layout(bind_group_layouts=[bgl]),
+                                                    compute={"module": module, "entry_point": "main"})
+            p = self.pipelines[key] = (pipe, bgl)
+        return p
+
+    def _texture_dispatch(self, pipeline, key, resources, words, groups):
+        pipe, bgl = pipeline
+        off, size = self._params([w & 0xFFFFFFFF for w in words])
+        bg = self.bind_groups.get(key)
+        if bg is None:
+            entries = [{"binding": i, "resource": {"buffer": r, "offset": 0, "size": r.size}
+                        if isinstance(r, self.wgpu.GPUBuffer) else r} for i, r in enumerate(resources)]
+            entries.append({"binding": len(resources), "resource": {"buffer": self.queue.ring, "offset": 0,
+                                                                     "size": size}})
+            bg = self.bind_groups[key] = self.dev.create_bind_group(layout=bgl, entries=entries)
+        self.queue.dispatch(pipe, bg, groups, (off,))
