@@ -21,8 +21,8 @@ PRIMITIVES = (
     "gather", "scatter_", "index", "index_put_", "nonzero", "sort", "unique",
     # random numbers (cpu: PyTorch's Mersenne Twister; wgpu: Philox)
     "random",
-    # fused kernels
-    "softmax", "log_softmax",
+    # fused kernels and their backward
+    "softmax", "log_softmax", "softmax_grad", "log_softmax_grad",
 )
 
 _by_device = {}

@@ -282,7 +282,7 @@ def _trunc_divide(x, y):
 
 
 BINARY = {
-    "trunc_divide": _trunc_divide,
+    "trunc_divide": _trunc_divide, "relu_grad": lambda g, y: np.where(y <= 0, 0, g),
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
     "floor_divide": np.floor_divide, "remainder": np.remainder, "pow": np.power,
     "maximum": np.maximum, "minimum": np.minimum, "atan2": np.arctan2,  # maximum/minimum keep NaN
@@ -572,6 +572,20 @@ def softmax(x, dim):
     with np.errstate(invalid="ignore", over="ignore"):
         e = np.exp(x - m)
         return _arr(e / np.sum(e, axis=dim, keepdims=True))
+
+
+def softmax_grad(y, g, dim):
+    """The gradient of softmax's input, from its output y and output gradient g."""
+    if y.dtype is _BITS:
+        return _in_f32(softmax_grad, y, g, dim)
+    return _arr(y * (g - np.add.reduce(g * y, axis=dim, keepdims=True)))
+
+
+def log_softmax_grad(y, g, dim):
+    if y.dtype is _BITS:
+        return _in_f32(log_softmax_grad, y, g, dim)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _arr(g - np.exp(y) * np.add.reduce(g, axis=dim, keepdims=True))
 
 
 def log_softmax(x, dim):

@@ -20,6 +20,14 @@ class UnaryBackward(Node):
         return self.deriv(x, y, g)
 
 
+def _relu_grad(y, g):
+    """g where relu's output y > 0 (and where y is NaN), else 0: one fused op (PyTorch's
+    threshold_backward); recorded as a composite when building a graph (create_graph)."""
+    if grad_mode.enabled or g._dtype is not y._dtype:
+        return where(y <= 0, 0.0, g)
+    return _make(y._be.binary("relu_grad", g._data, y._data, y._dtype), y._dtype, y._be)
+
+
 def _float_dtype(dt):
     return dt if dt.is_floating_point else dtypes.get_default_dtype()
 
@@ -47,7 +55,7 @@ _UNARY = {
     "sinh": ("SinhBackward0", lambda x, y, g: g * x.cosh(), True),
     "cosh": ("CoshBackward0", lambda x, y, g: g * x.sinh(), True),
     "sigmoid": ("SigmoidBackward0", lambda x, y, g: g * y * (1 - y), True),
-    "relu": ("ReluBackward0", lambda x, y, g: g * (y > 0), False),
+    "relu": ("ReluBackward0", lambda x, y, g: _relu_grad(y, g), False),
     "erf": ("ErfBackward0", lambda x, y, g: g * (2 / math.sqrt(math.pi)) * (-x * x).exp(), True),
     "reciprocal": ("ReciprocalBackward0", lambda x, y, g: -g * y * y, True),
     "square": ("PowBackward0", lambda x, y, g: g * 2 * x, False),
@@ -98,7 +106,7 @@ def predicate(op, x):
 _TNAME = {d: d.name.capitalize().replace("Float32", "Float").replace("Int64", "Long") for d in dtypes.ALL}
 _TNAME.update({dtypes.float32: "Float", dtypes.float64: "Double", dtypes.float16: "Half",
                dtypes.int64: "Long", dtypes.int32: "Int", dtypes.int16: "Short", dtypes.int8: "Char",
-               dtypes.uint8: "Byte", dtypes.bool_: "Bool"})
+               dtypes.uint8: "Byte", dtypes.bool_: "Bool", dtypes.bfloat16: "BFloat16"})
 
 
 # ---- binary ------------------------------------------------------------------------

@@ -44,21 +44,18 @@ def _parse(x, key):
             out.append(slice(*(None if v is None else _as_int(v) for v in (k.start, k.stop, k.step))))
             dim += 1
         else:
-            if not isinstance(k, Tensor):
+            if not isinstance(k, Tensor):  # host values: made on the cpu, checked there, then moved
+                from .creation import tensor
                 if isinstance(k, np.ndarray):
-                    k = _from_np(k, x)
+                    k = tensor(k)
                 elif isinstance(k, (list, tuple, range)):
-                    from .creation import tensor
-                    k = tensor(list(k), device=x.device) if len(k) else \
-                        _make(x._be.empty((0,), dtypes.int64), dtypes.int64, x._be)
+                    k = tensor(list(k)) if len(k) else tensor([], dtype=dtypes.int64)
                 else:
                     raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or byte "
                                      "Variables are valid indices (got " + type(k).__name__ + ")")
-            if k._be is not x._be:
-                if k.device.type != "cpu":
-                    raise RuntimeError(f"indices should be either on cpu or on the same device as the indexed "
-                                       f"tensor ({x.device})")
-                k = k.to(x.device)  # cpu indices are allowed for device tensors, as in PyTorch
+            if k._be is not x._be and k.device.type != "cpu":
+                raise RuntimeError(f"indices should be either on cpu or on the same device as the indexed "
+                                   f"tensor ({x.device})")
             if k._dtype is dtypes.bool_:
                 for j in range(k.ndim):
                     if k.shape[j] != x.shape[dim + j]:
@@ -70,6 +67,8 @@ def _parse(x, key):
                 dim += 1
             else:
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+            if k._be is not x._be:
+                k = k.to(x.device)  # cpu indices are allowed for device tensors, as in PyTorch
             out.append(k._data)
             adv = True
     return tuple(out), adv
@@ -81,12 +80,9 @@ def _as_int(v):
     return int(v)
 
 
-def _from_np(a, x):
-    from .creation import tensor
-    return tensor(a, device=x.device)
-
-
 def _check_bounds(k, size, dim, exc=IndexError, negative_ok=True):
+    if k._be.name != "cpu":  # the device checks (its next read-back raises): no sync per indexing op
+        return
     h = k._host()
     if h.size == 0:
         return
@@ -244,7 +240,11 @@ def _check_index(fn, x, dim, index, src=None):
 class GatherBackward0(Node):
     def backward(self, g):
         (index,) = self.saved_tensors
-        return _scatter(g.new_zeros(self.shape), self.dim, index, g, None, True, checked=True)
+        z = g.new_zeros(self.shape)
+        if grad_mode.enabled or not index.ndim or not z.ndim:  # create_graph (or one row): a recorded scatter_add
+            return _scatter(z, self.dim, index, g, None, True, checked=True)
+        z._be.scatter_(z._data, self.dim, index._data, g._data, "add")  # into the fresh zeros: no copy
+        return z
 
 
 def gather(x, dim, index, sparse_grad=False):

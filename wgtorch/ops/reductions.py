@@ -470,13 +470,17 @@ def cumprod(x, dim, *, dtype=None):
 class SoftmaxBackward0(Node):
     def backward(self, g):
         (y,) = self.saved_tensors
-        return y * (g - (g * y).sum(self.dim, keepdim=True))
+        if grad_mode.enabled or g._dtype is not y._dtype or not y.ndim:  # create_graph: the composite is differentiable
+            return y * (g - (g * y).sum(self.dim, keepdim=True))
+        return _make(y._be.softmax_grad(y._data, g._data, self.dim), y._dtype, y._be)
 
 
 class LogSoftmaxBackward0(Node):
     def backward(self, g):
         (y,) = self.saved_tensors
-        return g - y.exp() * g.sum(self.dim, keepdim=True)
+        if grad_mode.enabled or g._dtype is not y._dtype or not y.ndim:
+            return g - y.exp() * g.sum(self.dim, keepdim=True)
+        return _make(y._be.log_softmax_grad(y._data, g._data, self.dim), y._dtype, y._be)
 
 
 def _softmax(op, node, x, dim, dtype):

@@ -6,6 +6,7 @@ import numpy as np
 
 from ... import bf16
 from ...device import device as _device
+from ...errors import DeviceIndexError
 from ...shaders_path import read_shader
 from . import context
 from .allocator import Allocator
@@ -119,7 +120,7 @@ class Base:
         data = struct.pack(f"<{len(words)}I", *words)
         return self.queue.params(data), len(data)
 
-    def _run(self, kernel, buffers, words, n, source=None, row_word=None, windows=None):
+    def _run(self, kernel, buffers, words, n, source=None, row_word=None, windows=None, writable=(0,)):
         """Dispatch `kernel` over n threads (a 2-D grid past 65,535 workgroups)."""
         if n == 0:
             return
@@ -128,7 +129,7 @@ class Base:
         words = list(words)
         words[_ROW[kernel] if row_word is None else row_word] = gx * _WG
         off, size = self._params(words)
-        pipe, bgl = self._pipeline(kernel, len(buffers), source)
+        pipe, bgl = self._pipeline(kernel, len(buffers), source, writable)
         self.queue.dispatch(pipe, self._bind_group(kernel, bgl, buffers, size, windows), (gx, gy, 1), (off,))
 
     def _chunks(self, n, parts, limit=None):
@@ -190,6 +191,10 @@ class Base:
         flag = self.queue.read(self.errors, 0, 4).view(np.uint32)[0]
         if flag:
             self.queue.upload(self.errors, 0, bytes(4))
+            if flag & 2:
+                raise DeviceIndexError("index out of range on the wgpu device: an index tensor held a value outside the "
+                                 "size of the dimension it indexes; the elements it named were skipped. (Checked on "
+                                 "the device, reported at the first read-back after the op, as CUDA reports it.)")
             raise RuntimeError("wgpu stores int64 as int32 and an integer sum left the int32 range (it would have "
                                "wrapped); compute it on the cpu. (Reported at the first read-back after the sum.)")
 

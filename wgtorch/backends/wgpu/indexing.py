@@ -35,7 +35,7 @@ class IndexingOps:
 
     def gather(self, x, dim, index):
         out = self._new(index.shape, x.dtype)
-        self._index_run("get", out, x, self._along(x, dim, index))
+        self._index_run("get", out, x, self._along(x, dim, index), negative_ok=False)
         return out
 
     def scatter_(self, x, dim, index, src, reduce):
@@ -45,7 +45,8 @@ class IndexingOps:
             src = self.view_expand(self.full((), src, _Dt(x.dtype)), index.shape)
         elif src.dtype != x.dtype:
             src = self.cast(src, _Dt(x.dtype))
-        self._index_run("add" if reduce else "put", x, src, self._along(x, dim, index), src.offset, src.strides)
+        self._index_run("add" if reduce else "put", x, src, self._along(x, dim, index), src.offset, src.strides,
+                        negative_ok=False)
 
     def _strided_copy(self, dst, src):
         """dst = src for two strided views of one shape (src may broadcast)."""
@@ -99,7 +100,7 @@ class IndexingOps:
                             [[0] * len(before) + list(h.strides) + [0] * len(after) for h in idx],
                             [v.strides[k] for k in pos], [v.shape[k] for k in pos])
 
-    def _index_run(self, mode, data, other, lay, vals_off=0, vals_strides=()):
+    def _index_run(self, mode, data, other, lay, vals_off=0, vals_strides=(), negative_ok=True):
         n = 1
         for s in lay["shape"]:
             n *= s
@@ -110,12 +111,15 @@ class IndexingOps:
         pad4 = lambda vals: [v & 0xFFFFFFFF for v in vals] + [0] * (4 - len(vals))  # noqa: E731
         if len(lay["shape"]) > 8:
             raise RuntimeError("wgpu indexing and copies support at most 8 dimensions")
-        words = [n, len(lay["shape"]), 0, len(idx), lay["v"].offset & 0xFFFFFFFF, vals_off & 0xFFFFFFFF, 0, 0]
+        words = [n, len(lay["shape"]), 0, len(idx), lay["v"].offset & 0xFFFFFFFF, vals_off & 0xFFFFFFFF,
+                 int(negative_ok), 0]
         words += self._dims8(lay["shape"], lay["v_strides"], vals_strides)
         words += pad4([h.offset for h in idx]) + pad4(lay["adv_stride"]) + pad4(lay["adv_size"])
         words += [s & 0xFFFFFFFF for s in lay["idx_strides"]]
-        self._run(key, [data.storage.buffer, other.storage.buffer] + [h.storage.buffer for h in idx], words, n,
-                  source=source, row_word=2)
+        self._run(key, [data.storage.buffer, other.storage.buffer] + [h.storage.buffer for h in idx] + [self.errors],
+                  words, n, source=source, row_word=2, writable=(0, 2 + len(idx)))
+        if idx:
+            self.unchecked = True  # indices are checked on the device
         if mode == "add" and out_type(data.dtype) in ("f16r", "bf16r"):  # atomic adds summed in float32
             self.copy_(data, self._ew("a", [(data, "f")], "f", data.dtype))
 

@@ -66,6 +66,7 @@ BINARY = {
     "maximum": {"f": "select(max(a, b), nan(), is_nan(a) || is_nan(b))", "i": "max(a, b)", "b": "a || b"},
     "minimum": {"f": "select(min(a, b), nan(), is_nan(a) || is_nan(b))", "i": "min(a, b)", "b": "a && b"},
     "atan2": {"f": "atan2(a, b)"},
+    "relu_grad": {"f": "select(a, 0.0, b <= 0.0)", "i": "select(a, 0, b <= 0)"},  # g, relu's output y
     "bitwise_and": {"i": "a & b", "b": "a && b"},
     "bitwise_or": {"i": "a | b", "b": "a || b"},
     "bitwise_xor": {"i": "a ^ b", "b": "a != b"},
@@ -398,7 +399,7 @@ def index_source(mode, n_idx, t):
     else:
         data_t, body = "atomic<u32>", _ATOMIC_ADD[t]
     return Template(read_shader("index.wgsl")).substitute(
-        DATA_T=data_t, IDX_DECLS=decls, PARAM_BINDING=n_idx + 2, IDX_LOADS=loads, BODY=body)
+        DATA_T=data_t, IDX_DECLS=decls, ERR_BINDING=n_idx + 2, PARAM_BINDING=n_idx + 3, IDX_LOADS=loads, BODY=body)
 
 
 # -- random numbers: {kind: (code run once per block of 4, value of element j)} -------------------

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .array import STORAGE, WgpuArray
-from .base import _LOOP_MAX, _ROW_MAX
+from .base import _LOOP_MAX, _ROW_MAX, _Dt
 from .kernels import REDUCE, WGSL_T, argreduce_source, kind, out_type, reduce_source, scan_source, softmax_source
 
 
@@ -134,4 +134,15 @@ class ReductionOps:
 
     def log_softmax(self, x, dim):
         return self._softmax("log_softmax", x, dim)
+
+    # backward of the fused row kernels (from the primitives: no Tensor overhead)
+    def softmax_grad(self, y, g, dim):
+        dt = _Dt(y.dtype)
+        gy = self.binary("mul", g, y, dt)
+        return self.binary("mul", y, self.binary("sub", g, self.reduce("sum", gy, (dim,), True, dt), dt), dt)
+
+    def log_softmax_grad(self, y, g, dim):
+        dt = _Dt(y.dtype)
+        s = self.reduce("sum", g, (dim,), True, dt)
+        return self.binary("sub", g, self.binary("mul", self.unary("exp", y, dt), s, dt), dt)
 
