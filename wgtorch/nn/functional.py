@@ -1,13 +1,56 @@
-"""wgtorch.nn.functional: activations and losses, composed from Tensor ops."""
+"""wgtorch.nn.functional: activations, dropout, losses and helpers, composed from Tensor ops
+(so they run on every device). Activations and the common losses carry one autograd node
+with PyTorch's name whose backward is written in Tensor ops (so it is differentiable again)."""
+import functools
+import math
+import warnings
+
+from .. import dtypes as _dt
+from ..autograd.grad_mode import no_grad as _no_grad
 from ..autograd.graph import Node as _Node
 from ..autograd.graph import attach as _attach
 from ..autograd.graph import needs_grad as _needs_grad
 from ..ops import elementwise as _ew
 from ..ops import reductions as _rd
+from ..ops.core import inplace as _inplace
+from ..ops.core import sum_to as _sum_to
+from ..ops.creation import arange as _arange
+from ..ops.shape import cat as _cat
+
+_where = _ew.where
+
+
+# ---- activations ---------------------------------------------------------------------------
+class _ActivationBackward(_Node):
+    """Backward of y = f(x): ``self.deriv(x, y, g)``, in Tensor ops."""
+
+    def backward(self, g):
+        x, y = self.saved_tensors
+        return self.deriv(x, y, g)
+
+
+def _activation(node, f, x, inplace=False, **params):
+    """f(x) as one op with grad_fn ``node`` (computed without recording the composite)."""
+    if inplace:
+        return _inplace(x, lambda old: _activation(node, f, old, **params),
+                        lambda: x._be.copy_(x._data, f(x.detach())._data))
+    with _no_grad():
+        y = f(x)
+    if _needs_grad(x):
+        _attach(node(x, y, **params), (x,), (y,))
+    return y
+
+
+def _node(name, deriv):
+    return type(name, (_ActivationBackward,), {"deriv": deriv})
 
 
 def relu(input, inplace=False):
     return _ew.unary_("relu", input) if inplace else _ew.unary("relu", input)
+
+
+def relu_(input):
+    return relu(input, inplace=True)
 
 
 def sigmoid(input):
@@ -18,12 +61,205 @@ def tanh(input):
     return _ew.unary("tanh", input)
 
 
+LeakyReluBackward0 = _node("LeakyReluBackward0", lambda s, x, y, g: _where(x > 0, g, g * s.slope))
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return _activation(LeakyReluBackward0, lambda x: _where(x > 0, x, x * negative_slope), input, inplace,
+                       slope=negative_slope)
+
+
+def leaky_relu_(input, negative_slope=0.01):
+    return leaky_relu(input, negative_slope, True)
+
+
+# d/dx [scale * (x if x > 0 else alpha (exp(x / c) - 1))] with y its value
+EluBackward0 = _node("EluBackward0", lambda s, x, y, g: _where(
+    x > 0, g * s.scale, g * (y + s.alpha * s.scale) / s.c))
+
+
+CeluBackward0 = type("CeluBackward0", (EluBackward0,), {})
+
+
+def _elu(input, alpha, scale, c, inplace, node=EluBackward0):
+    return _activation(node, lambda x: _where(x > 0, x, (x / c).expm1() * alpha) * scale, input, inplace,
+                       alpha=alpha, scale=scale, c=c)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    return _elu(input, alpha, 1.0, 1.0, inplace)
+
+
+def elu_(input, alpha=1.0):
+    return elu(input, alpha, True)
+
+
+def selu(input, inplace=False):
+    return _elu(input, 1.6732632423543772848170429916717, 1.0507009873554804934193349852946, 1.0, inplace)
+
+
+def celu(input, alpha=1.0, inplace=False):
+    return _elu(input, alpha, 1.0, alpha, inplace, CeluBackward0)
+
+
+_SQRT_2_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def _gelu_f(x, approximate):
+    if approximate == "tanh":
+        return x * 0.5 * (1 + ((x + x * x * x * 0.044715) * _SQRT_2_PI).tanh())
+    return x * 0.5 * (1 + (x * _INV_SQRT2).erf())
+
+
+def _gelu_d(s, x, y, g):
+    if s.approximate == "tanh":  # PyTorch's formula
+        th = ((x + x * x * x * 0.044715) * _SQRT_2_PI).tanh()
+        return g * (0.5 * (1 + th) + x * 0.5 * (1 - th * th) * _SQRT_2_PI * (1 + x * x * (3 * 0.044715)))
+    return g * (0.5 * (1 + (x * _INV_SQRT2).erf()) + x * (x * x * -0.5).exp() * _INV_SQRT_2PI)
+
+
+GeluBackward0 = _node("GeluBackward0", _gelu_d)
+
+
+def gelu(input, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError("approximate argument must be either none or tanh.")
+    return _activation(GeluBackward0, lambda x: _gelu_f(x, approximate), input, approximate=approximate)
+
+
+def _silu_d(s, x, y, g):
+    sg = x.sigmoid()
+    return g * sg * (1 + x * (1 - sg))
+
+
+SiluBackward0 = _node("SiluBackward0", _silu_d)
+
+
+def silu(input, inplace=False):
+    return _activation(SiluBackward0, lambda x: x * x.sigmoid(), input, inplace)
+
+
+def _softplus_f(x, beta, threshold):
+    bx = x * beta if beta != 1 else x
+    # log1p(exp(bx)) without overflow: max(bx, 0) + log1p(exp(-|bx|))
+    sp = bx.clamp(min=0) + (-bx.abs()).exp().log1p()
+    return _where(bx > threshold, x, sp / beta if beta != 1 else sp)
+
+
+SoftplusBackward0 = _node("SoftplusBackward0", lambda s, x, y, g: _where(
+    x * s.beta > s.threshold, g, g * (x * s.beta).sigmoid()))
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    return _activation(SoftplusBackward0, lambda x: _softplus_f(x, beta, threshold), input,
+                       beta=beta, threshold=threshold)
+
+
+LogSigmoidBackward0 = _node("LogSigmoidBackward0", lambda s, x, y, g: g * (-x).sigmoid())
+
+
+def logsigmoid(input):
+    # min(x, 0) - log1p(exp(-|x|))
+    return _activation(LogSigmoidBackward0, lambda x: x.clamp(max=0) - (-x.abs()).exp().log1p(), input)
+
+
+HardtanhBackward0 = _node("HardtanhBackward0", lambda s, x, y, g: g * ((x > s.lo) & (x < s.hi)))
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    return _activation(HardtanhBackward0, lambda x: x.clamp(min_val, max_val), input, inplace,
+                       lo=min_val, hi=max_val)
+
+
+def hardtanh_(input, min_val=-1.0, max_val=1.0):
+    return hardtanh(input, min_val, max_val, True)
+
+
+def relu6(input, inplace=False):
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+HardsigmoidBackward0 = _node("HardsigmoidBackward0", lambda s, x, y, g: g * ((x > -3) & (x < 3)) / 6)
+
+
+def hardsigmoid(input, inplace=False):
+    return _activation(HardsigmoidBackward0, lambda x: (x / 6 + 0.5).clamp(0.0, 1.0), input, inplace)
+
+
+HardswishBackward0 = _node("HardswishBackward0", lambda s, x, y, g: _where(
+    x < -3, 0.0, _where(x <= 3, g * (x / 3 + 0.5), g)))
+
+
+def hardswish(input, inplace=False):
+    return _activation(HardswishBackward0, lambda x: x * (x / 6 + 0.5).clamp(0.0, 1.0), input, inplace)
+
+
+def _mish_d(s, x, y, g):
+    th = _softplus_f(x, 1.0, 20.0).tanh()
+    return g * (th + x * x.sigmoid() * (1 - th * th))
+
+
+MishBackward0 = _node("MishBackward0", _mish_d)
+
+
+def mish(input, inplace=False):
+    return _activation(MishBackward0, lambda x: x * _softplus_f(x, 1.0, 20.0).tanh(), input, inplace)
+
+
+def softsign(input):
+    return input / (input.abs() + 1)
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    return _rd.softmax(-input, dim, dtype)
+
+
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
     return _rd.softmax(input, dim, dtype)
 
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     return _rd.log_softmax(input, dim, dtype)
+
+
+def linear(input, weight, bias=None):
+    out = input.matmul(weight.t())
+    return out if bias is None else out + bias
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Zero each element with probability p (drawn with the device's generator), scale the rest by 1/(1-p)."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if p == 0 or not training or input.numel() == 0:
+        return input
+    if p == 1:
+        mask = input.new_zeros(())
+    else:
+        with _no_grad():
+            mask = input.new_empty(input.shape).bernoulli_(1 - p).div_(1 - p)
+    return input.mul_(mask) if inplace else input * mask
+
+
+# ---- losses --------------------------------------------------------------------------------
+def _legacy_reduction(size_average, reduce, reduction):
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    reduction = ("mean" if size_average else "sum") if reduce else "none"
+    warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{reduction}' "
+                  "instead.", stacklevel=3)
+    return reduction
+
+
+def _check_reduction(reduction):
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
 
 
 def _reduce(loss, reduction):
@@ -36,8 +272,221 @@ def _reduce(loss, reduction):
     raise ValueError(f"{reduction} is not a valid value for reduction")
 
 
+def _warn_size(input, target):
+    if target.shape != input.shape:
+        warnings.warn(f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
+                      "This will likely lead to incorrect results due to broadcasting. Please ensure they have "
+                      "the same size.", stacklevel=3)
+
+
+def _tname(dt):
+    return _ew._TNAME[dt]
+
+
+class _DiffLossBackward(_Node):
+    """Backward of reduce(f(input - target)): ``self.deriv(d)`` is f'(d), d recomputed from the saved
+    operands (so that the gradient is itself differentiable); broadcast dims are summed."""
+
+    def backward(self, g):
+        x, t = self.saved_tensors
+        d = x - t
+        if self.reduction == "mean":
+            g = g / d.numel()
+        gd = g * self.deriv(d)
+        return (_sum_to(gd, x.shape) if x._rg else None,
+                _sum_to(-gd, t.shape) if t._rg else None)
+
+
+MseLossBackward0 = type("MseLossBackward0", (_DiffLossBackward,), {"deriv": lambda s, d: d * 2})
+SmoothL1LossBackward0 = type("SmoothL1LossBackward0", (_DiffLossBackward,),
+                             {"deriv": lambda s, d: (d / s.beta).clamp(-1.0, 1.0)})
+HuberLossBackward0 = type("HuberLossBackward0", (_DiffLossBackward,),
+                          {"deriv": lambda s, d: d.clamp(-s.delta, s.delta)})
+
+
+def _diff_loss(node, f, input, target, reduction, **params):
+    _check_reduction(reduction)
+    _warn_size(input, target)
+    with _no_grad():
+        out = _reduce(f(input - target), reduction)
+    if _needs_grad(input, target):
+        _attach(node(input, target, reduction=reduction, **params), (input, target), (out,))
+    return out
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if weight is not None:
+        _warn_size(input, target)
+        return _reduce((input - target) ** 2 * weight, reduction)
+    return _diff_loss(MseLossBackward0, lambda d: d * d, input, target, reduction)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    _warn_size(input, target)
+    loss = (input - target).abs()
+    return _reduce(loss if weight is None else loss * weight, reduction)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    if beta == 0:
+        return l1_loss(input, target, reduction=reduction)
+
+    def f(d):
+        ad = d.abs()
+        return _where(ad < beta, d * d * (0.5 / beta), ad - 0.5 * beta)
+    return _diff_loss(SmoothL1LossBackward0, f, input, target, reduction, beta=beta)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
+
+    def f(d):
+        ad = d.abs()
+        return _where(ad < delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
+    if weight is not None:
+        _check_reduction(reduction)
+        _warn_size(input, target)
+        return _reduce(f(input - target) * weight, reduction)
+    return _diff_loss(HuberLossBackward0, f, input, target, reduction, delta=delta)
+
+
+# -- class-index losses: no gather, no read-back. The targets become a (weighted) one-hot mask by
+# comparing them with arange(C) on the device; targets equal to ignore_index (e.g. the default
+# -100) match no class, so they drop out of both the sum and the mean's denominator by themselves.
+class NllLossBackward0(_Node):
+    """d loss / d input = -(weighted one-hot mask of the targets), scaled as the reduction scaled."""
+
+    def backward(self, g):
+        mask, den = self.saved_tensors
+        if self.reduction == "none":
+            g = g.unsqueeze(self.cdim) if g.ndim else g
+        elif self.reduction == "mean":
+            g = g / den
+        return (-g * mask,)
+
+
+class NllLoss2DBackward0(NllLossBackward0):
+    pass
+
+
+def _check_weight(weight, n, prefix=""):
+    if weight is not None and (weight.ndim != 1 or weight.numel() != n):
+        raise RuntimeError(f"{prefix}weight tensor should be defined either for all {n} classes or no classes but "
+                           f"got weight tensor of shape: {list(weight.shape)}")
+
+
+def _class_view(t, input, cdim):
+    """A (C,) tensor shaped to broadcast along input's class dim."""
+    return t.view((-1,) + (1,) * (input.ndim - 2)) if cdim == 1 and input.ndim > 2 else t
+
+
+@functools.lru_cache(maxsize=32)
+def _classes(n, device):
+    """arange(n) on device, kept: wgpu's arange is an upload, and an upload flushes pending work."""
+    return _arange(n, device=device)
+
+
+def _nll(input, target, weight, ignore_index, reduction):
+    """The nll loss of log-probabilities input; returns (loss, the mean's denominator or None)."""
+    if input.ndim < 1:
+        raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
+    if target.dtype is not _dt.int64 and target.dtype is not _dt.uint8:
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_tname(target.dtype)}")
+    if input.ndim != 1 and (target.ndim == 0 or input.shape[0] != target.shape[0]):
+        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
+                         f"({target.shape[0] if target.ndim else 0}).")
+    if input.ndim <= 2 and target.ndim > 1:
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    if input.ndim == 1 and target.ndim == 1 and target.shape[0] != 1:
+        raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: {target.shape[0]}")
+    if input.ndim > 2 and tuple(target.shape[1:]) != tuple(input.shape[2:]):
+        raise RuntimeError(f"Expected target size {[input.shape[0]] + list(input.shape[2:])}, got "
+                           f"{list(target.shape)}")
+    cdim = 1 if input.ndim > 1 else 0
+    n = input.shape[cdim]
+    _check_weight(weight, n)
+    if input._be.name == "cpu":  # the host has the targets: check them as PyTorch does (free here)
+        h = target._host()
+        bad = h[(h != ignore_index) & ((h < 0) | (h >= n))]
+        if bad.size:
+            raise IndexError(f"Target {bad.flat[0]} is out of bounds.")
+    _check_reduction(reduction)
+    with _no_grad():
+        t = target.unsqueeze(cdim) if target.ndim else target
+        mask = t == _class_view(_classes(n, str(input.device)), input, cdim)
+        if 0 <= ignore_index < n:
+            mask = mask & (t != ignore_index)
+        if weight is not None:
+            mask = mask * _class_view(weight, input, cdim)
+        picked = input * mask
+        den = None
+        if reduction == "none":
+            out = -picked.sum(cdim)
+        elif reduction == "sum":
+            out = -picked.sum()
+        else:
+            den = mask.sum(dtype=input.dtype) if weight is None else mask.sum()
+            out = -picked.sum() / den
+    if _needs_grad(input):
+        node = NllLossBackward0 if input.ndim <= 2 else NllLoss2DBackward0
+        _attach(node(mask, den, reduction=reduction, cdim=cdim), (input,), (out,))
+    return out, den
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _nll(input, target, weight, ignore_index, reduction)[0]
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
+    """log_softmax over the class dim (1, or 0 for an unbatched (C,) input), then the nll of class-index
+    targets, or -sum(target * log_softmax) for class-probability targets (target shaped as input)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    cdim = 1 if input.ndim > 1 else 0
+    if label_smoothing > 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    if target.shape == input.shape:  # class probabilities
+        if not target.dtype.is_floating_point:
+            raise RuntimeError(f"Expected floating point type for target with class probabilities, got "
+                               f"{_tname(target.dtype)}")
+        if ignore_index >= 0:
+            raise RuntimeError("ignore_index is not supported for floating point target")
+        n = input.shape[cdim]
+        _check_weight(weight, n, "cross_entropy: ")
+        _check_reduction(reduction)
+        logp = _rd.log_softmax(input, cdim)
+        if label_smoothing > 0:
+            target = target * (1 - label_smoothing) + label_smoothing / n
+        prod = logp * target
+        if weight is not None:
+            prod = prod * _class_view(weight, input, cdim)
+        if reduction == "none":
+            return -prod.sum(cdim)
+        if reduction == "sum":
+            return -prod.sum()
+        return -prod.sum() / (input.numel() / n) if input.numel() else -prod.sum() * float("nan")
+    logp = _rd.log_softmax(input, cdim)
+    nll, den = _nll(logp, target, weight, ignore_index, reduction)
+    if label_smoothing <= 0:
+        return nll
+    n = input.shape[cdim]
+    smooth = -(logp if weight is None else logp * _class_view(weight, input, cdim)).sum(cdim)
+    smooth = _where(target != ignore_index, smooth, 0.0)
+    smooth = smooth if reduction == "none" else smooth.sum() if reduction == "sum" else smooth.sum() / den
+    return nll * (1 - label_smoothing) + smooth * (label_smoothing / n)
+
+
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """-(t log(x) + (1 - t) log(1 - x)), each log clamped at -100 as PyTorch does."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     if target.shape != input.shape:
         raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
                          f"({input.shape}) is deprecated. Please ensure they have the same size.")
@@ -73,3 +522,147 @@ class BinaryCrossEntropyBackward0(_Node):
         gx = g * (x - t) / (x * (1 - x)).clamp(min=1e-12) if x.requires_grad else None
         gt = g * ((1 - x).log().clamp(min=-100) - x.log().clamp(min=-100)) if t.requires_grad else None
         return gx, gt
+
+
+def _softplus_neg(x):
+    """log(1 + exp(-x)), stable for any x."""
+    return (-x).clamp(min=0) + (-x.abs()).exp().log1p()
+
+
+class BinaryCrossEntropyWithLogitsBackward0(_Node):
+    """loss = w ((1 - t) x + lw softplus(-x)) with lw = 1 + (pos_weight - 1) t."""
+
+    def backward(self, g):
+        x, t, w, pw = self.saved_tensors
+        if self.reduction == "mean":
+            g = g / self.n
+        if w is not None:
+            g = g * w
+        gx = gt = None
+        if x._rg:
+            d = x.sigmoid() - t if pw is None else (1 - t) - (1 + (pw - 1) * t) * (-x).sigmoid()
+            gx = _sum_to(g * d, x.shape)
+        if t._rg:
+            d = -x if pw is None else (pw - 1) * _softplus_neg(x) - x
+            gt = _sum_to(g * d, t.shape)
+        return gx, gt
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction="mean", pos_weight=None):
+    """The log-sum-exp form: (1 - t) x + lw log(1 + exp(-x)), never exp of a large number."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if target.shape != input.shape:
+        raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
+    _check_reduction(reduction)
+    with _no_grad():
+        sp = _softplus_neg(input)
+        loss = (1 - target) * input + (sp if pos_weight is None else (1 + (pos_weight - 1) * target) * sp)
+        if weight is not None:
+            loss = loss * weight
+        out = _reduce(loss, reduction)
+    if _needs_grad(input, target):
+        _attach(BinaryCrossEntropyWithLogitsBackward0(input, target, weight, pos_weight, reduction=reduction,
+                                                      n=loss.numel()), (input, target), (out,))
+    return out
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """Pointwise target * (log(target) - input) (0 where target == 0), input being log-probabilities."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
+                      "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+                      "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+                      stacklevel=2)
+    if reduction not in ("mean", "sum", "none", "batchmean"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:  # xlogy(t, t) - t * input
+        loss = target * _where(target == 0, 1.0, target).log() - target * input
+    if reduction == "batchmean":
+        return loss.sum() / input.shape[0] if input.ndim else loss.sum()
+    return _reduce(loss, reduction)
+
+
+# ---- helpers --------------------------------------------------------------------------------
+def one_hot(tensor, num_classes=-1):
+    """int64 (..., num_classes) with a 1 at each value's index."""
+    if tensor.dtype is not _dt.int64:
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    if num_classes == -1 or tensor._be.name == "cpu":  # (the values are needed on the host only then)
+        h = tensor._host()
+        if h.size == 0:
+            if num_classes == -1:
+                raise RuntimeError("Can not infer total number of classes from empty tensor.")
+        else:
+            if h.min() < 0:
+                raise RuntimeError("Class values must be non-negative.")
+            if num_classes == -1:
+                num_classes = int(h.max()) + 1
+            elif h.max() >= num_classes:
+                raise RuntimeError("Class values must be smaller than num_classes.")
+    with _no_grad():
+        return (tensor.unsqueeze(-1) == _arange(num_classes, device=tensor.device)).to(_dt.int64)
+
+
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def pad(input, pad, mode="constant", value=None):
+    """Pad the last len(pad) // 2 dims: pad = (last_lo, last_hi, second_last_lo, ...); negative pads crop.
+    Composed from slices, flips, expands and one cat per padded dim (differentiable, any device)."""
+    if len(pad) % 2:
+        raise RuntimeError("Padding length must be divisible by 2")
+    k = len(pad) // 2
+    if k > input.ndim:
+        raise RuntimeError("Padding length should be less than or equal to two times the input dimension but got "
+                           f"padding length {len(pad)} and input of dimension {input.ndim}")
+    if mode not in _PAD_MODES:
+        raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    if mode != "constant":
+        if value is not None and value != 0:
+            raise RuntimeError(f'Padding mode "{mode}" doesn\'t take in value argument')
+        if k not in (1, 2, 3) or input.ndim not in (k + 1, k + 2):
+            raise NotImplementedError(
+                f"Padding size {len(pad)} is not supported for {input.ndim}D input tensor.\nSupported combinations "
+                "for non-constant padding:\n  - 2D or 3D input: padding size = 2 (pads last dimension)\n"
+                "  - 3D or 4D input: padding size = 4 (pads last 2 dimensions)\n"
+                "  - 4D or 5D input: padding size = 6 (pads last 3 dimensions)")
+    x = input
+    for i in range(k):
+        d = input.ndim - 1 - i
+        lo, hi = int(pad[2 * i]), int(pad[2 * i + 1])
+        size = input.shape[d]
+        if mode == "reflect" and (lo >= size or hi >= size):
+            raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding input dimension, "
+                               f"but got: padding ({lo}, {hi}) at dimension {d} of input {list(input.shape)}")
+        if mode == "circular" and (lo > size or hi > size):
+            raise RuntimeError("Padding value causes wrapping around more than once.")
+        if lo < 0 or hi < 0:  # crop
+            x = x.narrow(d, max(-lo, 0), x.shape[d] - max(-lo, 0) - max(-hi, 0))
+            lo, hi = max(lo, 0), max(hi, 0)
+        if lo == 0 and hi == 0:
+            continue
+        n = x.shape[d]
+        if mode == "constant":
+            shape = list(x.shape)
+            fill = [x.new_full(shape[:d] + [p] + shape[d + 1:], 0 if value is None else value) for p in (lo, hi)]
+            left, right = fill
+        elif mode == "reflect":
+            left, right = x.narrow(d, 1, lo).flip(d), x.narrow(d, n - 1 - hi, hi).flip(d)
+        elif mode == "replicate":
+            shape = list(x.shape)
+            left = x.narrow(d, 0, 1).expand(shape[:d] + [lo] + shape[d + 1:])
+            right = x.narrow(d, n - 1, 1).expand(shape[:d] + [hi] + shape[d + 1:])
+        else:  # circular
+            left, right = x.narrow(d, n - lo, lo), x.narrow(d, 0, hi)
+        x = _cat([p for p, m in ((left, lo), (x, 1), (right, hi)) if m], d)
+    return x if x is not input else input.clone()
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """input / max(||input||_p along dim, eps)."""
+    r = input / input.norm(p, dim, keepdim=True).clamp(min=eps)
+    return r if out is None else out.copy_(r)

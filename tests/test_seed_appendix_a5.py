@@ -1,0 +1,110 @@
+"""The code of section A.5 of the seed text (shared/seeds/001_314154a51f21af68.txt:
+the NeuralNetwork MLP), run verbatim with `import wgtorch as torch`, asserting what
+the seed prints. Because wgtorch's cpu generator is PyTorch's, even the outputs
+that depend on the random initialisation reproduce; on wgpu the model built on
+cpu is moved with .to() and prints the same numbers."""
+import contextlib
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+import wgtorch
+
+SEED_NAME = "001_314154a51f21af68.txt"
+
+# The seed's listings, verbatim (the class, then each snippet with its printed output).
+LISTING = '''
+class NeuralNetwork(torch.nn.Module):
+    def __init__(self, num_inputs, num_outputs):    #1
+        super().__init__()
+        self.layers = torch.nn.Sequential(
+            torch.nn.Linear(num_inputs, 30),    #2
+            torch.nn.ReLU(),                     #3
+            torch.nn.Linear(30, 20),             #4
+            torch.nn.ReLU(),
+            torch.nn.Linear(20, num_outputs),
+        )
+    def forward(self, x):
+        logits = self.layers(x)
+        return logits           #5
+'''
+
+STEPS = [
+    ("model = NeuralNetwork(50, 3)\nprint(model)",
+     """NeuralNetwork(
+  (layers): Sequential(
+    (0): Linear(in_features=50, out_features=30, bias=True)
+    (1): ReLU()
+    (2): Linear(in_features=30, out_features=20, bias=True)
+    (3): ReLU()
+    (4): Linear(in_features=20, out_features=3, bias=True)
+  )
+)"""),
+    ('num_params = sum(p.numel() for p in model.parameters() if p.requires_grad)\n'
+     'print("Total number of trainable model parameters:", num_params)',
+     "Total number of trainable model parameters: 2213"),
+    ("print(model.layers[0].weight.shape)", "torch.Size([30, 50])"),
+    ("torch.manual_seed(123)\nmodel = NeuralNetwork(50, 3)\nprint(model.layers[0].weight)", None),
+    ("torch.manual_seed(123)\nX = torch.rand((1, 50))\nout = model(X)\nprint(out)",
+     "tensor([[-0.1262,  0.1080, -0.1792]], grad_fn=<AddmmBackward0>)"),
+    ("with torch.no_grad():\n    out = model(X)\nprint(out)", "tensor([[-0.1262,  0.1080, -0.1792]])"),
+    ("with torch.no_grad():\n    out = torch.softmax(model(X), dim=1)\nprint(out)", "tensor([[0.3113, 0.3934, 0.2952]])"),
+]
+
+
+def _seed_text():
+    here = Path(__file__).resolve()
+    for root in (here.parents[1], here.parents[2]):  # <repo>/shared or <repo>/../shared
+        p = root / "shared" / "seeds" / SEED_NAME
+        if p.exists():
+            return p.read_text(encoding="utf-8")
+    return None
+
+
+def _run(code, ns):
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        exec(code, ns)
+    return buf.getvalue().rstrip("\n")
+
+
+def test_listings_and_outputs_are_the_seeds():
+    text = _seed_text()
+    if text is None:
+        pytest.skip("the seed text is not available in this checkout")
+    blocks = [b.strip("\n") for b in text.split("```")]
+    squash = lambda s: re.sub(r"\s+", " ", s).strip()  # noqa: E731
+    assert any(squash(LISTING) in squash(b) for b in blocks)
+    for code, out in STEPS:
+        assert any(squash(code) in squash(b) for b in blocks), code
+        if out is not None:
+            assert any(out == b.removeprefix("\n") for b in blocks), out
+
+
+def test_a5_on_cpu():
+    ns = {"torch": wgtorch}
+    exec(LISTING, ns)
+    for code, expected in STEPS:
+        printed = _run(code, ns)
+        if expected is not None:
+            assert printed == expected, code
+    weight = _run("print(model.layers[0].weight)", ns)
+    assert weight.startswith("Parameter containing:\ntensor([[-0.0577,  0.0047, -0.0702,  ...,  0.0222,  0.1260,")
+    assert weight.endswith("requires_grad=True)")
+
+
+def test_a5_model_moved_to_the_device(device):
+    """The seed's model and input moved with .to(device) (A.9's pattern) give the seed's numbers."""
+    ns = {"torch": wgtorch, "device": device}
+    exec(LISTING, ns)
+    _run("torch.manual_seed(123)\nmodel = NeuralNetwork(50, 3).to(device)\n"
+         "torch.manual_seed(123)\nX = torch.rand((1, 50)).to(device)", ns)
+    assert ns["model"].layers[0].weight.device.type == device
+    suffix = "" if device == "cpu" else f", device='{wgtorch.device(device)}'"
+    assert _run("print(model(X).detach())", ns) == f"tensor([[-0.1262,  0.1080, -0.1792]]{suffix})"
+    assert _run("out = model(X)\nprint(out.grad_fn.name(), out.device.type)", ns) == f"AddmmBackward0 {device}"
+    assert _run("with torch.no_grad():\n    print(torch.softmax(model(X), dim=1).cpu())", ns) == \
+        "tensor([[0.3113, 0.3934, 0.2952]])"
+    assert _run("print(torch.argmax(model(X), dim=1).cpu())", ns) == "tensor([1])"
