@@ -36,6 +36,8 @@ from .ops.shape import transpose as swapaxes
 from .ops.shape import cat as concat
 from .ops.shape import cat as concatenate
 from . import nn
+from .serialization import load, save
+from . import optim
 from . import backends, cuda, wgpu  # device modules: nothing touches the GPU until called
 
 # dtypes under PyTorch's names
