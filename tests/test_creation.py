@@ -559,6 +559,17 @@ def test_rand_bit_exact_with_torch(oracle, seed, shape):
     np.testing.assert_array_equal(got, ref)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("bounds", [(-0.1, 0.1), (2.0, 5.0), (-3.3, 1e-3), (-1 / 28 ** 0.5, 1 / 28 ** 0.5)])
+def test_uniform_bit_exact_with_torch(oracle, dtype, bounds):
+    """uniform_(a, b): float32 through double arithmetic, float64 as one fused multiply-add."""
+    oracle.manual_seed(11)
+    ref = oracle.empty(5000, dtype=getattr(oracle, dtype)).uniform_(*bounds).numpy()
+    wgtorch.manual_seed(11)
+    got = wgtorch.empty(5000, dtype=getattr(wgtorch, dtype)).uniform_(*bounds).numpy()
+    np.testing.assert_array_equal(got, ref)
+
+
 def test_rand_bit_exact_with_torch_stream_continues(oracle):
     oracle.manual_seed(99)
     ref = [oracle.rand(3).numpy(), oracle.rand(2, 2).numpy()]

@@ -546,6 +546,21 @@ def unique(x, dim=None, consecutive=False):
 
 
 # ---- random numbers: PyTorch's Mersenne Twister stream (random.Generator) --------------------
+def _fma(x, y, z):
+    """x * y + z rounded once (float64 arrays), from error-free transformations:
+    Dekker's exact product and Knuth's exact sum."""
+    def split(v):
+        c = v * 134217729.0  # 2**27 + 1
+        hi = c - (c - v)
+        return hi, v - hi
+    p = x * y
+    (xh, xl), (yh, yl) = split(x), split(y)
+    e = ((xh * yh - p) + xh * yl + xl * yh) + xl * yl  # p + e == x * y
+    s = p + z
+    t = s - p
+    return s + (e + ((p - (s - t)) + (z - t)))  # s + ... == p + z
+
+
 def random(kind, shape, dt, gen, a, b):
     """uniform [a, b), normal (mean a, std b) or integers [a, b), drawn as PyTorch's cpu draws them."""
     if dt is _BF16:
@@ -554,9 +569,12 @@ def random(kind, shape, dt, gen, a, b):
     if kind == "uniform":
         if (a, b) == (0.0, 1.0):  # rand(): the unit draw itself
             vals = gen.uniform(n, dt.np)
-        else:  # uniform_(a, b): float32(u) * float32(b - a) + float32(a), as PyTorch
-            ct = np.float64 if dt.np == np.float64 else np.float32
-            vals = gen.uniform(n, ct) * ct(b - a) + ct(a)
+        elif dt.np == np.float64:  # PyTorch's kernel compiles u * (b - a) + a to one fused multiply-add
+            u = gen.uniform(n, np.float64)
+            vals = _fma(u, np.full_like(u, b - a), np.full_like(u, a))
+        else:  # uniform_(a, b) as PyTorch: u * (float32(b) - float32(a)) + float32(a) in double, then rounded
+            span, lo = float(np.float32(b) - np.float32(a)), float(np.float32(a))
+            vals = gen.uniform(n, np.float32).astype(np.float64) * span + lo
     elif kind == "normal":
         vals = gen.normal(n, dt.np, a, b)
     else:
