@@ -21,8 +21,8 @@ PRIMITIVES = (
     "gather", "scatter_", "index", "index_put_", "nonzero", "sort", "unique",
     # random numbers (cpu: PyTorch's Mersenne Twister; wgpu: Philox)
     "random",
-    # fused kernels and their backward
-    "softmax", "log_softmax", "softmax_grad", "log_softmax_grad",
+    # fused kernels and their backward, fused optimizer steps (in place)
+    "softmax", "log_softmax", "softmax_grad", "log_softmax_grad", "sgd_", "adam_",
 )
 
 _by_device = {}

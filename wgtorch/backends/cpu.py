@@ -545,6 +545,40 @@ def unique(x, dim=None, consecutive=False):
     return (vals if dim is None else np.ascontiguousarray(np.moveaxis(vals, 0, dim))), inverse, counts
 
 
+# ---- fused optimizer steps: PyTorch's single-tensor formulas, in place --------------------
+def sgd_(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first):
+    if maximize:
+        g = -g
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    if momentum != 0:
+        if first:
+            np.copyto(buf, g)
+        else:
+            buf *= momentum
+            buf += (1 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+    p -= lr * g
+
+
+def adam_(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, maximize, step):
+    if maximize:
+        g = -g
+    if weight_decay != 0:
+        if decoupled:
+            p *= 1 - lr * weight_decay
+        else:
+            g = g + weight_decay * p
+    m += (1 - beta1) * (g - m)  # lerp(m, g, 1 - beta1)
+    v *= beta2
+    v += (1 - beta2) * g * g
+    if vmax is not None:
+        np.maximum(vmax, v, out=vmax)
+        v = vmax
+    denom = np.sqrt(v) / ((1 - beta2 ** step) ** 0.5) + eps
+    p -= (lr / (1 - beta1 ** step)) * (m / denom)
+
+
 # ---- random numbers: PyTorch's Mersenne Twister stream (random.Generator) --------------------
 def _fma(x, y, z):
     """x * y + z rounded once (float64 arrays), from error-free transformations:

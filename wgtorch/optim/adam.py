@@ -1,7 +1,7 @@
 """Adam (and, with decoupled_weight_decay=True, AdamW), with amsgrad and maximize."""
 from ..ops.creation import zeros_like
 from ..ops.elementwise import maximum
-from .optimizer import Optimizer, _addcdiv_, _addcmul_, _check, _step_tensor
+from .optimizer import Optimizer, _addcdiv_, _addcmul_, _bump, _check, _fusable, _step_tensor
 
 
 class Adam(Optimizer):
@@ -38,6 +38,12 @@ class Adam(Optimizer):
 def _adam_update(p, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step, lr, beta1, beta2, eps, weight_decay,
                  decoupled, maximize):
     """One parameter's step (torch's single-tensor formula); max_exp_avg_sq is None without amsgrad."""
+    if _fusable(p, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):  # one fused backend step
+        p._be.adam_(p._data, grad._data, exp_avg._data, exp_avg_sq._data,
+                    None if max_exp_avg_sq is None else max_exp_avg_sq._data, lr, beta1, beta2, eps, weight_decay,
+                    decoupled, maximize, step)
+        _bump(p, exp_avg, exp_avg_sq, max_exp_avg_sq)
+        return
     if maximize:
         grad = -grad
     if weight_decay != 0:

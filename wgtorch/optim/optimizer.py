@@ -47,6 +47,27 @@ def _addcdiv_(t, a, b, value=1):
     return t.add_(a / b, alpha=value)
 
 
+def _fusable(p, *others):
+    """Whether the backend's fused step applies: matching shapes and dtypes, and on a
+    GPU contiguous float32 (elsewhere the single-tensor formula runs as Tensor ops)."""
+    be, dt = p._be, p._dtype
+    if not dt.is_floating_point or dt.is_bfloat16:
+        return False
+    for t in others:
+        if t is not None and (t._be is not be or t._dtype is not dt or t.shape != p.shape):
+            return False
+    if be.name == "cpu":
+        return True
+    return dt is float32 and all(t is None or be.is_contiguous(t._data) for t in (p,) + others)
+
+
+def _bump(*tensors):
+    """The version counters of tensors a fused step changed in place."""
+    for t in tensors:
+        if t is not None:
+            t._vc[0] += 1
+
+
 def _check(ok, msg):
     if not ok:
         raise ValueError(msg)

@@ -1,5 +1,6 @@
 """SGD with momentum, dampening, Nesterov momentum, weight decay and maximize."""
-from .optimizer import Optimizer, _check
+from ..ops.creation import zeros_like
+from .optimizer import Optimizer, _bump, _check, _fusable
 
 
 class SGD(Optimizer):
@@ -27,6 +28,14 @@ class SGD(Optimizer):
 
 def _sgd_update(p, grad, buf, *, lr, momentum, dampening, weight_decay, nesterov, maximize):
     """One parameter's step (torch's single-tensor formula); returns the momentum buffer (None without momentum)."""
+    if _fusable(p, grad, buf):  # one fused backend step (one dispatch on a GPU)
+        first = momentum != 0 and buf is None
+        if first:
+            buf = zeros_like(p)
+        p._be.sgd_(p._data, grad._data, buf._data if buf is not None else None, lr, momentum, dampening,
+                   weight_decay, nesterov, maximize, first)
+        _bump(p, buf)
+        return buf
     if maximize:
         grad = -grad
     if weight_decay != 0:

@@ -373,6 +373,34 @@ def matmul_texture_source(tm, tn):
         TM=tm, TN=tn, AM=am, BN=bn, ACCUMULATORS=acc, LOADS=loads, FMAS=fmas, STORES=stores)
 
 
+def optim_source(kind_, flags):
+    """The fused step of SGD (flags: maximize, weight decay, momentum, first step, nesterov)
+    or Adam (flags: maximize, weight decay, decoupled, amsgrad); s0.. are its state buffers."""
+    f = dict(flags)
+    lines = ["    g = -g;"] if f["maximize"] else []
+    if kind_ == "sgd":
+        if f["weight_decay"]:
+            lines.append("    g = g + u.c * p[i];")
+        if f["momentum"]:
+            lines.append("    let buf = g;" if f["first"] else "    let buf = u.a * s0[i] + (1.0 - u.b) * g;")
+            lines.append("    s0[i] = buf;")
+            lines.append("    g = g + u.a * buf;" if f["nesterov"] else "    g = buf;")
+        lines.append("    p[i] = p[i] - u.lr * g;")
+    else:
+        if f["weight_decay"]:
+            lines.append("    p[i] = p[i] * (1.0 - u.lr * u.d);" if f["decoupled"] else "    g = g + u.d * p[i];")
+        lines += ["    let m = s0[i] + (1.0 - u.a) * (g - s0[i]);  // lerp(m, g, 1 - beta1)",
+                  "    let v = s1[i] * u.b + (1.0 - u.b) * g * g;",
+                  "    s0[i] = m;", "    s1[i] = v;"]
+        if f["amsgrad"]:
+            lines += ["    let vmax = max(s2[i], v);", "    s2[i] = vmax;",
+                      "    let denom = sqrt(vmax) / u.f + u.c;"]
+        else:
+            lines.append("    let denom = sqrt(v) / u.f + u.c;")
+        lines.append("    p[i] = p[i] - u.e * (m / denom);")
+    return Template(read_shader("optim.wgsl")).substitute(UPDATE="\n".join(lines))
+
+
 # how the index kernel adds a value into data[src]: compare-and-swap for f32, atomic add for i32, or for bool
 _ATOMIC_ADD = {
     "f32": """    var old = atomicLoad(&data[src]);

@@ -1,0 +1,37 @@
+"""wgpu fused optimizer steps: one dispatch per parameter (contiguous float32)."""
+import struct
+
+from .kernels import optim_source
+
+_WG = 256
+
+
+class OptimOps:
+    def _optim(self, kind_, flags, p, g, states, floats):
+        flags = tuple(sorted(flags.items()))
+        key = ("optim", kind_, flags)
+        source = None if key in self.pipelines else optim_source(kind_, flags)
+        pipe, bgl = self._pipeline(key, 5, source, writable=(0, 2, 3, 4))
+        n = p.size
+        if n == 0:
+            return
+        groups = -(-n // _WG)
+        gx, gy = (groups, 1) if groups <= 65535 else (65535, -(-groups // 65535))
+        data = struct.pack("<4I8f", n, gx * _WG, 0, 0, *(list(floats) + [0.0] * (8 - len(floats))))
+        off = self.queue.params(data)
+        bufs = [p.storage.buffer, g.storage.buffer] + [(states[j] if j < len(states) else p).storage.buffer
+                                                        for j in range(3)]
+        windows = [(4 * h.offset, 4 * n) for h in [p, g] + [states[j] if j < len(states) else p for j in range(3)]]
+        self.queue.dispatch(pipe, self._bind_group(key, bgl, bufs, len(data), windows), (gx, gy, 1), (off,))
+
+    def sgd_(self, p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first):
+        self._optim("sgd", {"maximize": maximize, "weight_decay": weight_decay != 0, "momentum": momentum != 0,
+                            "first": first, "nesterov": nesterov}, p, g, [buf] if momentum != 0 else [],
+                    [lr, momentum, dampening, weight_decay])
+
+    def adam_(self, p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, maximize, step):
+        step_size = lr / (1 - beta1 ** step)
+        bc2_sqrt = (1 - beta2 ** step) ** 0.5
+        self._optim("adam", {"maximize": maximize, "weight_decay": weight_decay != 0, "decoupled": decoupled,
+                             "amsgrad": vmax is not None}, p, g, [m, v] + ([vmax] if vmax is not None else []),
+                    [lr, beta1, beta2, eps, weight_decay, step_size, bc2_sqrt])
