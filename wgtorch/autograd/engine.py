@@ -62,7 +62,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     # storages already given to a leaf in this pass (and the caller's own
     # grad_outputs): a leaf may keep a gradient without copying it only if no
     # other leaf or caller can see the same storage
-    handed = {id(g._base if g._base is not None else g) for g in grad_outputs}
+    # (by id, holding the objects: a freed tensor's id could come back as a fresh gradient's)
+    handed = {id(r): r for r in (g._base if g._base is not None else g for g in grad_outputs)}
     buffers = {}
     for (n, i), g in roots:
         if n is not None:
@@ -86,9 +87,9 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
             if node.__class__ is AccumulateGrad:
                 g = grads[0]
                 if inputs is None and g is not None:
-                    root = id(g._base if g._base is not None else g)
-                    node.accumulate(g, create_graph, steal=root not in handed)
-                    handed.add(root)
+                    root = g._base if g._base is not None else g
+                    node.accumulate(g, create_graph, steal=id(root) not in handed)
+                    handed[id(root)] = root
                 continue
             nexts = node.next_functions
             if grads.count(None) == len(grads):
@@ -98,7 +99,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 if in_grads.__class__ is not tuple:
                     in_grads = (in_grads,)
                 if node.user_defined:
-                    handed.update(id(g._base if g._base is not None else g) for g in in_grads if g is not None)
+                    handed.update((id(r), r) for r in (g._base if g._base is not None else g
+                                                       for g in in_grads if g is not None))
             if not retain_graph:
                 node.release()
             for (m, i), g in zip(nexts, in_grads):

@@ -282,7 +282,7 @@ def _trunc_divide(x, y):
 
 
 BINARY = {
-    "trunc_divide": _trunc_divide, "relu_grad": lambda g, y: np.where(y <= 0, 0, g),
+    "trunc_divide": _trunc_divide, "relu_grad": lambda g, y: g * ~(y <= 0),  # (NaN y passes g, as PyTorch)
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
     "floor_divide": np.floor_divide, "remainder": np.remainder, "pow": np.power,
     "maximum": np.maximum, "minimum": np.minimum, "atan2": np.arctan2,  # maximum/minimum keep NaN
@@ -543,6 +543,35 @@ def unique(x, dim=None, consecutive=False):
     counts = np.diff(np.append(starts, n)).astype(np.int64)
     vals = a[order[starts]]
     return (vals if dim is None else np.ascontiguousarray(np.moveaxis(vals, 0, dim))), inverse, counts
+
+
+# ---- the negative log-likelihood of class indices (cross-entropy's second half) ---------------
+def nll_loss(logp, target, ignore_index, reduction):
+    """-logp[i, target[i]] for logp (N, C), 0 where target is ignore_index: per row ('none'),
+    summed, or averaged over the rows not ignored. Returns (loss, that count or None)."""
+    if logp.dtype is _BITS:
+        return _in_f32(nll_loss, logp, target, ignore_index, reduction)
+    valid = target != ignore_index
+    rows = -logp[_along(np.where(valid, target, 0)[:, None], 1)][:, 0] * valid
+    if reduction == "none":
+        return rows, None
+    total = np.add.reduce(rows, keepdims=False)
+    if reduction == "sum":
+        return _arr(total), None
+    den = np.asarray(np.count_nonzero(valid), dtype=logp.dtype)
+    with np.errstate(invalid="ignore"):  # every row ignored: nan, as PyTorch
+        return _arr(total / den), den
+
+
+def nll_loss_grad(g, target, ignore_index, den, shape, reduction):
+    """d nll_loss / d logp: -g (/ den for the mean) at [i, target[i]] of the rows not ignored."""
+    if g.dtype is _BITS:
+        return _in_f32(nll_loss_grad, g, target, ignore_index, den, shape, reduction)
+    valid = target != ignore_index
+    w = -(g / den if reduction == "mean" else g) * valid
+    out = np.zeros(shape, g.dtype)
+    out[_along(np.where(valid, target, 0)[:, None], 1)] = w[:, None]
+    return out
 
 
 # ---- fused optimizer steps: PyTorch's single-tensor formulas, in place --------------------

@@ -81,31 +81,45 @@ def chain_per_op(lib, device, n_ops):
 
 
 # ---- the MLP training step ----------------------------------------------------------
-def mlp_step(lib, steps, device="cpu"):
-    """One SGD step of a 784-128-64-10 MLP on a batch of 64, written with
-    the tensor API only so the same code runs on wgtorch and torch."""
+def mlp_step(lib, steps, device="cpu", modules=True):
+    """One SGD training step of a 784-128-64-10 MLP on a batch of 64, the same code for
+    wgtorch and torch: as users write it (nn.Sequential, F.cross_entropy, optim.SGD),
+    or with the tensor API only (modules=False)."""
     lib.manual_seed(0)
-    sizes = [784, 128, 64, 10]
-    params = []
-    for i, o in zip(sizes, sizes[1:]):
-        params.append((lib.randn(o, i) * (1.0 / i ** 0.5)).to(device).requires_grad_())
-        params.append(lib.zeros(o, device=device, requires_grad=True))
     x = lib.randn(64, 784).to(device)
     y = lib.randint(0, 10, (64,)).to(device)
+    if modules:
+        nn = lib.nn
+        model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
+                              nn.Linear(64, 10)).to(device)
+        opt = lib.optim.SGD(model.parameters(), lr=0.01)
 
-    def step():
-        h = x
-        for k in range(0, len(params), 2):
-            h = lib.addmm(params[k + 1], h, params[k].t())
-            if k < len(params) - 2:
-                h = h.relu()
-        loss = -h.log_softmax(1).gather(1, y.unsqueeze(1)).mean()
-        loss.backward()
-        with lib.no_grad():
-            for p in params:
-                p.sub_(p.grad, alpha=0.01)
-                p.grad = None
-        return loss
+        def step():
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+    else:
+        sizes = [784, 128, 64, 10]
+        params = []
+        for i, o in zip(sizes, sizes[1:]):
+            params.append((lib.randn(o, i) * (1.0 / i ** 0.5)).to(device).requires_grad_())
+            params.append(lib.zeros(o, device=device, requires_grad=True))
+
+        def step():
+            h = x
+            for k in range(0, len(params), 2):
+                h = lib.addmm(params[k + 1], h, params[k].t())
+                if k < len(params) - 2:
+                    h = h.relu()
+            loss = -h.log_softmax(1).gather(1, y.unsqueeze(1)).mean()
+            loss.backward()
+            with lib.no_grad():
+                for p in params:
+                    p.sub_(p.grad, alpha=0.01)
+                    p.grad = None
+            return loss
 
     def synced_step():
         step().item()
@@ -208,14 +222,15 @@ def main():
 
     print("\nMLP 784-128-64-10 training step, batch 64, SGD (ms; lower is better)")
     steps = 2 if args.smoke else 10 if args.quick else 30
-    wm = mlp_step(wgtorch, steps)
-    line = f"wgtorch cpu {wm * 1e3:8.3f}"
-    if torch:
-        tm = mlp_step(torch, steps)
-        line += f"   torch cpu {tm * 1e3:8.3f}   wgtorch/torch {wm / tm:5.2f}"
-    if gpu:
-        line += f"   wgtorch wgpu {mlp_step(wgtorch, max(steps // 5, 1), 'wgpu') * 1e3:8.3f}"
-    print(line)
+    for modules, title in ((True, "nn + F.cross_entropy + optim.SGD"), (False, "tensor ops only")):
+        wm = mlp_step(wgtorch, steps, modules=modules)
+        line = f"{title:34s} wgtorch cpu {wm * 1e3:7.3f}"
+        if torch:
+            tm = mlp_step(torch, steps, modules=modules)
+            line += f"   torch cpu {tm * 1e3:7.3f}   wgtorch/torch {wm / tm:5.2f}"
+        if gpu:
+            line += f"   wgtorch wgpu {mlp_step(wgtorch, max(steps // 5, 1), 'wgpu', modules) * 1e3:8.3f}"
+        print(line)
 
     sizes = [64] if args.smoke else [256, 512, 1024] if args.quick else [256, 512, 1024, 2048]
     runs = 1 if args.smoke else 3

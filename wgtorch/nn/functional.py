@@ -6,12 +6,14 @@ import math
 import warnings
 
 from .. import dtypes as _dt
+from ..autograd import grad_mode as _grad_mode
 from ..autograd.grad_mode import no_grad as _no_grad
 from ..autograd.graph import Node as _Node
 from ..autograd.graph import attach as _attach
 from ..autograd.graph import needs_grad as _needs_grad
 from ..ops import elementwise as _ew
 from ..ops import reductions as _rd
+from ..ops.core import _make
 from ..ops.core import inplace as _inplace
 from ..ops.core import sum_to as _sum_to
 from ..ops.creation import arange as _arange
@@ -376,6 +378,36 @@ class NllLoss2DBackward0(NllLossBackward0):
     pass
 
 
+class _NllFusedBackward(_Node):
+    """The common case's backward: one backend primitive (a composite under create_graph)."""
+
+    def name(self):
+        return "NllLossBackward0"
+
+    def backward(self, g):
+        target, den = self.saved_tensors
+        if _grad_mode.enabled:  # create_graph: differentiable in g
+            mask = (target.unsqueeze(1) == _classes(self.shape[1], str(target.device))) & \
+                (target != self.ignore).unsqueeze(1)
+            g = g.unsqueeze(1) if self.reduction == "none" else g / den if self.reduction == "mean" else g
+            return (-g * mask,)
+        be = g._be
+        return (_make(be.nll_loss_grad(g._data, target._data, self.ignore, den._data if den is not None else None,
+                                       self.shape, self.reduction), g._dtype, be),)
+
+
+def _nll_fused(input, target, ignore_index, reduction):
+    """nll of (N, C) log-probabilities and (N,) class indices, no weights: one backend primitive each way."""
+    be = input._be
+    loss, den = be.nll_loss(input._data, target._data, ignore_index, reduction)
+    out = _make(loss, input.dtype, be)
+    den = _make(den, input.dtype, be) if den is not None else None
+    if _needs_grad(input):
+        _attach(_NllFusedBackward(target, den, ignore=ignore_index, shape=tuple(input.shape), reduction=reduction),
+                (input,), (out,))
+    return out, den
+
+
 def _check_weight(weight, n, prefix=""):
     if weight is not None and (weight.ndim != 1 or weight.numel() != n):
         raise RuntimeError(f"{prefix}weight tensor should be defined either for all {n} classes or no classes but "
@@ -418,6 +450,8 @@ def _nll(input, target, weight, ignore_index, reduction):
         if bad.size:
             raise IndexError(f"Target {bad.flat[0]} is out of bounds.")
     _check_reduction(reduction)
+    if weight is None and input.ndim == 2 and target.ndim == 1 and input.dtype.is_floating_point:
+        return _nll_fused(input, target, ignore_index, reduction)
     with _no_grad():
         t = target.unsqueeze(cdim) if target.ndim else target
         mask = t == _class_view(_classes(n, str(input.device)), input, cdim)

@@ -135,6 +135,35 @@ class ReductionOps:
     def log_softmax(self, x, dim):
         return self._softmax("log_softmax", x, dim)
 
+    # cross-entropy's nll of class indices, from the primitives (no Tensor overhead, no read-back)
+    def _nll_rows(self, target, ignore_index):
+        i64 = _Dt(np.int64)
+        valid = self.binary("ne", target, ignore_index, i64)
+        n = target.shape[0]
+        return valid, self.view_reshape(self.where(valid, target, 0, i64), (n, 1))
+
+    def nll_loss(self, logp, target, ignore_index, reduction):
+        dt = _Dt(logp.dtype)
+        valid, t = self._nll_rows(target, ignore_index)
+        picked = self.view_reshape(self.gather(logp, 1, t), (target.shape[0],))
+        rows = self.unary("neg", self.binary("mul", picked, valid, dt), dt)
+        if reduction == "none":
+            return rows, None
+        total = self.reduce("sum", rows, (0,), False, dt)
+        if reduction == "sum":
+            return total, None
+        den = self.reduce("sum", valid, (0,), False, dt)
+        return self.binary("div", total, den, dt), den
+
+    def nll_loss_grad(self, g, target, ignore_index, den, shape, reduction):
+        dt = _Dt(g.dtype)
+        valid, t = self._nll_rows(target, ignore_index)
+        scale = self.binary("div", g, den, dt) if reduction == "mean" else g
+        w = self.binary("mul", self.unary("neg", scale, dt), valid, dt)
+        out = self.full(shape, 0, dt)
+        self.scatter_(out, 1, t, self.view_reshape(w, (target.shape[0], 1)), None)
+        return out
+
     # backward of the fused row kernels (from the primitives: no Tensor overhead)
     def softmax_grad(self, y, g, dim):
         dt = _Dt(y.dtype)
