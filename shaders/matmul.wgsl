@@ -6,7 +6,11 @@ $PARAMS  // struct Params: kernels.MATMUL_PARAMS (it must match linalg.py's word
 @group(0) @binding(0) var<storage, read_write> c: array<$T>;
 @group(0) @binding(1) var<storage, read> a: array<$T>;
 @group(0) @binding(2) var<storage, read> b: array<$T>;
-@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(3) var<storage, read_write> err: array<atomic<u32>>;  // integer overflow flag
+@group(0) @binding(4) var<uniform> p: Params;
+
+// acc + x * y (integers: checked, a result past int32 sets the device error flag)
+$MAC
 
 var<workgroup> ta: array<array<$T, 16>, 16>;
 var<workgroup> tb: array<array<$T, 16>, 16>;
@@ -34,7 +38,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
         tb[lid.y][lid.x] = vb;
         workgroupBarrier();
         for (var j = 0u; j < 16u; j++) {
-            acc += ta[lid.y][j] * tb[j][lid.x];
+            acc = mac(acc, ta[lid.y][j], tb[j][lid.x]);
         }
         workgroupBarrier();
     }

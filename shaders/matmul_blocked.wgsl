@@ -7,7 +7,11 @@ $PARAMS  // struct Params: kernels.MATMUL_PARAMS (it must match linalg.py's word
 @group(0) @binding(0) var<storage, read_write> c: array<$T>;
 @group(0) @binding(1) var<storage, read> a: array<$T>;
 @group(0) @binding(2) var<storage, read> b: array<$T>;
-@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(3) var<storage, read_write> err: array<atomic<u32>>;  // integer overflow flag
+@group(0) @binding(4) var<uniform> p: Params;
+
+// acc + x * y (integers: checked, a result past int32 sets the device error flag)
+$MAC
 
 @compute @workgroup_size(8, 8)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -36,10 +40,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
         let a3 = a[ra[3] + ka];
         for (var j = 0u; j < 4u; j++) {
             let bv = b[cb[j] + kb];
-            acc[0][j] += a0 * bv;
-            acc[1][j] += a1 * bv;
-            acc[2][j] += a2 * bv;
-            acc[3][j] += a3 * bv;
+            acc[0][j] = mac(acc[0][j], a0, bv);
+            acc[1][j] = mac(acc[1][j], a1, bv);
+            acc[2][j] = mac(acc[2][j], a2, bv);
+            acc[3][j] = mac(acc[3][j], a3, bv);
         }
     }
     for (var i = 0u; i < 4u; i++) {

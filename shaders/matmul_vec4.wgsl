@@ -6,7 +6,8 @@ $PARAMS  // struct Params: kernels.MATMUL_PARAMS (it must match linalg.py's word
 @group(0) @binding(0) var<storage, read_write> c: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
-@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(3) var<storage, read_write> err: array<atomic<u32>>;  // (the layout of every matmul kernel)
+@group(0) @binding(4) var<uniform> p: Params;
 
 @compute @workgroup_size(8, 8)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {

@@ -1,10 +1,14 @@
 // Inclusive running sum / product along each row of a contiguous [rows, n]
-// input, one thread per row.
+// input, one thread per row. Integer folds are checked: a result past int32 sets
+// the device error flag (err), which the next read-back raises.
 struct Params { rows: u32, n: u32, in_offset: u32, row: u32 }
 
 @group(0) @binding(0) var<storage, read_write> out: array<$OUT_T>;
 @group(0) @binding(1) var<storage, read> inp: array<$IN_T>;
-@group(0) @binding(2) var<uniform> p: Params;
+@group(0) @binding(2) var<storage, read_write> err: array<atomic<u32>>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+$HELPERS
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

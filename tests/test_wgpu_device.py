@@ -251,6 +251,26 @@ def test_integer_sums_are_exact_or_an_error_never_a_wrap(gpu):
     assert wgtorch.tensor([1, 2], device=gpu).sum().item() == 3  # the error is reported once
 
 
+@pytest.mark.parametrize("op, values", [
+    ("prod", [2 ** 16, 2 ** 16]), ("prod", [-(2 ** 16), 2 ** 15, 2]), ("prod", [-1, -(2 ** 31)]),
+    ("cumsum", [2 ** 30, 2 ** 30, -5]), ("cumsum", [-(2 ** 31), -1]), ("cumprod", [3, 2 ** 30, 1]),
+    ("matmul", [2 ** 16, 2 ** 16]), ("matmul", [2 ** 30, 2 ** 30])])
+def test_integer_products_and_scans_never_wrap(gpu, op, values):
+    """int64 lives as int32 on wgpu: a product or running sum/product past it is an error at the read-back."""
+    t = wgtorch.tensor(values, device=gpu)
+    r = t.prod() if op == "prod" else t @ t if op == "matmul" else getattr(t, op)(0)
+    with pytest.raises(RuntimeError, match="int32"):
+        r.cpu()
+    ok = np.array([-3, 7, 2 ** 10, -1, 5], dtype=np.int64)  # in range: exact, and no stale error
+    t = wgtorch.tensor(ok, device=gpu)
+    assert t.prod().item() == int(ok.prod())
+    assert t.cumsum(0).tolist() == np.cumsum(ok).tolist()
+    assert t.cumprod(0).tolist() == np.cumprod(ok).tolist()
+    assert wgtorch.tensor([[2, -3], [4, 5]], dtype=wgtorch.int32, device=gpu).prod(1).tolist() == [-6, 20]
+    m = np.array([[2 ** 15, -7], [3, 2 ** 15]], dtype=np.int64)
+    assert (wgtorch.tensor(m, device=gpu) @ wgtorch.tensor(m, device=gpu)).tolist() == (m @ m).tolist()
+
+
 def test_philox_matches_its_numpy_reference(gpu):
     from philox_ref import normal, uniform, words
     wgtorch.manual_seed(1234)

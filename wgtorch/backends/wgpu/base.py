@@ -195,8 +195,9 @@ class Base:
                 raise DeviceIndexError("index out of range on the wgpu device: an index tensor held a value outside the "
                                  "size of the dimension it indexes; the elements it named were skipped. (Checked on "
                                  "the device, reported at the first read-back after the op, as CUDA reports it.)")
-            raise RuntimeError("wgpu stores int64 as int32 and an integer sum left the int32 range (it would have "
-                               "wrapped); compute it on the cpu. (Reported at the first read-back after the sum.)")
+            raise RuntimeError("wgpu stores int64 as int32 and an integer sum, product or cumulative sum/product "
+                               "left the int32 range (it would have wrapped); compute it on the cpu. (Reported at "
+                               "the first read-back after the op.)")
 
     def to_numpy(self, h):
         """A host copy of the handle's values (its logical dtype)."""

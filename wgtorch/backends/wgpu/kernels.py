@@ -305,19 +305,23 @@ _SUM64_FINISH = """        let r = acc[0];
         out[row] = lo;"""
 
 
+_ERR_DECL = "@group(0) @binding(2) var<storage, read_write> err: array<atomic<u32>>;"
+
+
 def reduce_source(op, in_t, k, out_t):
     if op == "sum" and k == "i":  # exact: 64-bit adds, the result checked against int32
         return Template(read_shader("reduce.wgsl")).substitute(
             OUT_T="i32", IN_T=in_t, T="vec2<u32>", FOLD="add64(a, b)", IDENTITY="vec2<u32>(0u, 0u)",
             LOAD=f"widen({convert('inp[base + j]', in_t, 'i')})", HELPERS=_SUM64, FINISH=_SUM64_FINISH,
-            EXTRA_DECL="@group(0) @binding(2) var<storage, read_write> err: array<atomic<u32>>;",
-            PARAM_BINDING=3)
+            EXTRA_DECL=_ERR_DECL, PARAM_BINDING=3)
     fold, identity = REDUCE[op][k]
     t = _CT[k]
     result = "acc[0] * p.scale" if op == "mean" else "acc[0]"
+    checked = op == "prod" and k == "i"  # products past int32 are flagged
     return Template(read_shader("reduce.wgsl")).substitute(
-        OUT_T=decl(out_t), IN_T=in_t, T=t, FOLD=fold, IDENTITY=identity,
-        LOAD=convert("inp[base + j]", in_t, k), HELPERS="", EXTRA_DECL="", PARAM_BINDING=2,
+        OUT_T=decl(out_t), IN_T=in_t, T=t, FOLD="mul_checked(a, b)" if checked else fold, IDENTITY=identity,
+        LOAD=convert("inp[base + j]", in_t, k), HELPERS=CHECKED_INT if checked else "",
+        EXTRA_DECL=_ERR_DECL if checked else "", PARAM_BINDING=3 if checked else 2,
         FINISH=f"        out[row] = {store(result, k, out_t)};")
 
 
@@ -329,10 +333,32 @@ def argreduce_source(op, in_t, k):
                  "0x7f800000u;\n}\n\nfn nanq", 1)
 
 
+# int32 adds and multiplies that flag a result past int32 (wgpu keeps int64 as int32)
+CHECKED_INT = """fn add_checked(a: i32, b: i32) -> i32 {
+    let r = a + b;
+    if ((b > 0 && r < a) || (b < 0 && r > a)) {
+        atomicOr(&err[0], 1u);
+    }
+    return r;
+}
+
+fn mul_checked(a: i32, b: i32) -> i32 {
+    let r = a * b;
+    if ((a != 0 && r / a != b) || (a == -1 && b == -2147483648) || (b == -1 && a == -2147483648)) {
+        atomicOr(&err[0], 1u);
+    }
+    return r;
+}
+"""
+
+
 def scan_source(op, in_t, k, out_t):
-    fold, identity = {"cumsum": ("a + b", {"f": "0.0", "i": "0"}), "cumprod": ("a * b", {"f": "1.0", "i": "1"})}[op]
+    fold = {("cumsum", "i"): "add_checked(a, b)", ("cumprod", "i"): "mul_checked(a, b)"}.get(
+        (op, k), "a + b" if op == "cumsum" else "a * b")
+    identity = {"cumsum": {"f": "0.0", "i": "0"}, "cumprod": {"f": "1.0", "i": "1"}}[op]
     return Template(read_shader("scan.wgsl")).substitute(
         OUT_T=decl(out_t), IN_T=in_t, T=_CT[k], IDENTITY=identity[k], FOLD=fold,
+        HELPERS=CHECKED_INT if k == "i" else "",
         LOAD=convert("inp[p.in_offset + r * p.n + j]", in_t, k), STORE=store("acc", k, out_t))
 
 
@@ -354,8 +380,11 @@ def matmul_source(t, out_t, layout):
     loads, for contiguous float32 rows)."""
     acc = {"tiled": "acc", "blocked": "acc_ij", "vec4": "acc_ij"}[layout]
     name = {"tiled": "matmul.wgsl", "blocked": "matmul_blocked.wgsl", "vec4": "matmul_vec4.wgsl"}[layout]
+    mac = (f"fn mac(acc: {t}, x: {t}, y: {t}) -> {t} {{\n    return acc + x * y;\n}}\n" if t == "f32" else
+           "fn mac(acc: i32, x: i32, y: i32) -> i32 {\n    return add_checked(acc, mul_checked(x, y));\n}\n\n" +
+           CHECKED_INT)
     return Template(read_shader(name)).safe_substitute(
-        PARAMS=MATMUL_PARAMS, T=t, STORE=store(acc, "f" if t == "f32" else "i", out_t))
+        PARAMS=MATMUL_PARAMS, T=t, MAC=mac, STORE=store(acc, "f" if t == "f32" else "i", out_t))
 
 
 def matmul_texture_source(tm, tn):

@@ -55,9 +55,10 @@ class LinalgOps:
         words = [m, n, kk, 0, a.offset, abs_, a.strides[-2], a.strides[-1],
                  b.offset, bbs, b.strides[-2], b.strides[-1]]
         off, size = self._params([w & 0xFFFFFFFF for w in words])
-        pipe, bgl = self._pipeline(key, 3, source)
+        pipe, bgl = self._pipeline(key, 4, source, writable=(0, 3))
         if out.size:
-            bufs = [out.storage.buffer, a.storage.buffer, b.storage.buffer]
+            bufs = [out.storage.buffer, a.storage.buffer, b.storage.buffer, self.errors]
+            self.unchecked = self.unchecked or t == "i32"  # integer products are checked on the device
             tile_n = 128 if vec4 else 32 if blocked else 16  # C elements per workgroup side
             tile_m = 32 if blocked else 16
             self.queue.dispatch(pipe, self._bind_group(key, bgl, bufs, size),

@@ -56,7 +56,7 @@ class ReductionOps:
         source = None if key in self.pipelines else reduce_source(op, in_t, k, out_t)
         scale = int(np.array(1.0 / n if n else np.nan, np.float32).view(np.uint32))
         buffers, writable, windows = [out.storage.buffer, buf], (0,), [None, window]
-        if op == "sum" and k == "i":  # checked 64-bit sum: reports through the error flag
+        if op in ("sum", "prod") and k == "i":  # checked integer folds: report through the error flag
             buffers, writable, windows = buffers + [self.errors], (0, 2), windows + [None]
             self.unchecked = True
         self._row_dispatch(key, source, buffers, [rows, n, offset, 0, scale, 0, 0, 0], rows, writable, windows)
@@ -109,8 +109,10 @@ class ReductionOps:
         in_t, out_t = WGSL_T[STORAGE[v.dtype]], out_type(out.dtype)
         key = ("scan", op, in_t, k, out_t)
         source = None if key in self.pipelines else scan_source(op, in_t, k, out_t)
-        self._run(key, [out.storage.buffer, v.storage.buffer], [rows, n, v.offset, 0], rows, source=source,
-                  row_word=3)
+        self._run(key, [out.storage.buffer, v.storage.buffer, self.errors], [rows, n, v.offset, 0], rows,
+                  source=source, row_word=3, writable=(0, 2))
+        if k == "i":
+            self.unchecked = True
         inv = [perm.index(d) for d in range(x.ndim)]
         return self.view_permute(out, inv)
 
