@@ -226,8 +226,13 @@ def test_long_rows_are_split_or_refused_never_wrong(gpu):
     # lavapipe ends shader loops after 65,535 iterations
     assert wgtorch.ones(20_000_000, device=gpu).sum().item() == 20_000_000
     assert wgtorch.ones(65535, device=gpu).cumsum(0)[-1].item() == 65535
-    with pytest.raises(RuntimeError, match="not supported"):
-        wgtorch.ones(65536, device=gpu).cumsum(0)
+    c = wgtorch.ones(2, 140_000, dtype=wgtorch.int64, device=gpu).cumsum(1)  # scanned in blocks
+    assert c[:, 65533:65538].tolist() == [[65534, 65535, 65536, 65537, 65538]] * 2 and c[1, -1].item() == 140_000
+    b = np.random.default_rng(1).random((3, 131_075)).astype(np.float32)
+    np.testing.assert_allclose(wgtorch.tensor(b, device=gpu).t().cumsum(0).t().cpu().numpy(),
+                               np.cumsum(b.astype(np.float64), 1), rtol=1e-4)
+    np.testing.assert_allclose(wgtorch.full((70_000,), 1.00001, device=gpu).cumprod(0)[-1].item(),
+                               1.00001 ** 70_000, rtol=1e-3)
     a = np.random.default_rng(0).standard_normal((3, 70000)).astype(np.float32)
     np.testing.assert_allclose((wgtorch.tensor(a, device=gpu) @ wgtorch.tensor(a.T.copy(), device=gpu)).cpu().numpy(),
                                a @ a.T, rtol=1e-3)

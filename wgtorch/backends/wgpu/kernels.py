@@ -359,7 +359,7 @@ def scan_source(op, in_t, k, out_t):
     return Template(read_shader("scan.wgsl")).substitute(
         OUT_T=decl(out_t), IN_T=in_t, T=_CT[k], IDENTITY=identity[k], FOLD=fold,
         HELPERS=CHECKED_INT if k == "i" else "",
-        LOAD=convert("inp[p.in_offset + r * p.n + j]", in_t, k), STORE=store("acc", k, out_t))
+        LOAD=convert("inp[p.in_offset + r * p.stride + j]", in_t, k), STORE=store("acc", k, out_t))
 
 
 def softmax_source(op, out_t):

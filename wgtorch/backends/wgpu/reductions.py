@@ -104,13 +104,20 @@ class ReductionOps:
             return self.cast(x, dt)
         perm = [d for d in range(x.ndim) if d != dim] + [dim]
         v, rows, n, _ = self._rows(x, (dim,))
-        self._check_row(op, n, _LOOP_MAX)  # one thread walks the whole row
         out = self._new(v.shape, dt.np)
         in_t, out_t = WGSL_T[STORAGE[v.dtype]], out_type(out.dtype)
         key = ("scan", op, in_t, k, out_t)
         source = None if key in self.pipelines else scan_source(op, in_t, k, out_t)
-        self._run(key, [out.storage.buffer, v.storage.buffer, self.errors], [rows, n, v.offset, 0], rows,
-                  source=source, row_word=3, writable=(0, 2))
+        # one thread walks a row: rows longer than lavapipe's loop limit go in blocks, each
+        # block then folded with the last value of the block before it
+        for j in range(0, n, _LOOP_MAX):
+            m = min(_LOOP_MAX, n - j)
+            self._run(key, [out.storage.buffer, v.storage.buffer, self.errors], [rows, m, v.offset + j, 0, n, j, 0, 0],
+                      rows, source=source, row_word=3, writable=(0, 2))
+            if j:
+                block = WgpuArray(out.storage, (rows, m), (n, 1), j, out.dtype)
+                carry = WgpuArray(out.storage, (rows, 1), (n, 1), j - 1, out.dtype)
+                self.copy_(block, self.binary("add" if op == "cumsum" else "mul", block, carry, dt))
         if k == "i":
             self.unchecked = True
         inv = [perm.index(d) for d in range(x.ndim)]
