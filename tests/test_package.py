@@ -1,8 +1,11 @@
 """The package itself: install layout, import cost, shaders, the backend contract."""
+import contextlib
+import io
 import os
 import subprocess
 import sys
 
+import pytest
 
 from wgtorch import backends
 from wgtorch.backends import cpu
@@ -55,3 +58,20 @@ def test_benchmarks_command_runs():
                        timeout=300)
     assert r.returncode == 0, r.stderr
     assert "wgtorch/torch" in r.stdout or "torch not installed" in r.stdout
+
+
+@pytest.mark.parametrize("title", ["A first look", "Training a model"])
+def test_readme_examples_run(title, tmp_path, monkeypatch):
+    """The README's Python blocks run as written and print what their comments say
+    (from a scratch directory: one saves a file)."""
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    code = readme.split(f"## {title}", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    expected = [line.split("#", 1)[1].strip() for line in code.splitlines()
+                if line.startswith("print(") and "#" in line]
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, f"README: {title}", "exec"), {})
+    printed = out.getvalue().replace("\n       ", " ").splitlines()
+    for want in expected:
+        assert any(want in " ".join(p.split()) for p in printed), (want, printed)
