@@ -1,12 +1,12 @@
 // One fused optimizer step per parameter: every element of p (and of its state
 // buffers) is updated by one thread, instead of a chain of elementwise dispatches.
-// The update (templated in kernels.optim_source) is PyTorch's single-tensor formula of SGD or
-// Adam, specialised by flags.
+// The update (templated in kernels.optim_source) is PyTorch's single-tensor formula of SGD,
+// Adam, RMSprop or Adagrad, specialised by flags.
 struct Params {
     n: u32, row: u32, pad0: u32, pad1: u32,
-    lr: f32, a: f32, b: f32, c: f32,      // SGD: momentum, dampening, weight decay; Adam: beta1, beta2, eps
-    d: f32, e: f32, f: f32, pad2: f32,    // Adam: weight decay, step size, sqrt of bias correction 2
-}
+    lr: f32, a: f32, b: f32, c: f32,  // SGD: momentum, dampening, weight decay; Adam: beta1, beta2, eps;
+    d: f32, e: f32, f: f32, pad2: f32,  // RMSprop: alpha, eps, weight decay, momentum; Adagrad: eps, weight
+}                                       // decay, step lr; Adam: weight decay, step size, sqrt(bias correction 2)
 
 @group(0) @binding(0) var<storage, read_write> p: array<f32>;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;

@@ -332,7 +332,9 @@ def test_load_state_dict_fills_options_missing_from_old_checkpoints():
 
 @pytest.mark.parametrize("name,kw", [("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
                                      ("SGD", dict(lr=0.1)), ("Adam", dict(lr=0.01, amsgrad=True, weight_decay=0.1)),
-                                     ("AdamW", dict(lr=0.01, maximize=True))])
+                                     ("AdamW", dict(lr=0.01, maximize=True)),
+                                     ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True, weight_decay=0.1)),
+                                     ("RMSprop", dict(lr=0.01)), ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.1))])
 def test_fused_step_is_one_dispatch_per_parameter(oracle, name, kw):
     """On wgpu a step of a contiguous float32 parameter is one kernel, and it still matches torch."""
     rng = np.random.default_rng(5)

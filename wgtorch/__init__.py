@@ -35,9 +35,6 @@ from .ops.shape import movedim as moveaxis
 from .ops.shape import transpose as swapaxes
 from .ops.shape import cat as concat
 from .ops.shape import cat as concatenate
-from . import nn
-from .serialization import load, save
-from . import optim
 from . import backends, cuda, wgpu  # device modules: nothing touches the GPU until called
 
 # dtypes under PyTorch's names
@@ -125,3 +122,21 @@ def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
 def rsub(input, other, alpha=1):
     from .ops.elementwise import rsub as _rsub
     return _rsub(input, other, alpha)
+
+
+# Submodules loaded on first use (`torch.nn`, `torch.optim`, ...), as a plain import
+# would: importing wgtorch stays fast (nn and optim are not needed for tensor work).
+_LAZY = {"nn", "optim", "serialization", "utils"}
+
+
+def __getattr__(name):
+    import importlib
+    if name in _LAZY:
+        return importlib.import_module("." + name, __name__)
+    if name in ("save", "load"):
+        return getattr(importlib.import_module(".serialization", __name__), name)
+    raise AttributeError(f"module 'wgtorch' has no attribute '{name}'")
+
+
+def __dir__():
+    return sorted(set(globals()) | _LAZY | {"save", "load"})

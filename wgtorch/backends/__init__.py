@@ -23,6 +23,7 @@ PRIMITIVES = (
     "random",
     # fused kernels and their backward, fused optimizer steps (in place)
     "softmax", "log_softmax", "softmax_grad", "log_softmax_grad", "nll_loss", "nll_loss_grad", "sgd_", "adam_",
+    "rmsprop_", "adagrad_",
 )
 
 _by_device = {}

@@ -590,6 +590,35 @@ def sgd_(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, f
     p -= lr * g
 
 
+def rmsprop_(p, g, square_avg, grad_avg, buf, lr, alpha, eps, weight_decay, momentum, maximize):
+    if maximize:
+        g = -g
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    square_avg *= alpha
+    square_avg += g * g * (1 - alpha)
+    if grad_avg is not None:  # centered
+        grad_avg += (1 - alpha) * (g - grad_avg)
+        avg = np.sqrt(square_avg - grad_avg * grad_avg) + eps
+    else:
+        avg = np.sqrt(square_avg) + eps
+    if momentum > 0:
+        buf *= momentum
+        buf += g / avg
+        p -= lr * buf
+    else:
+        p -= lr * (g / avg)
+
+
+def adagrad_(p, g, state_sum, clr, eps, weight_decay, maximize):
+    if maximize:
+        g = -g
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    state_sum += g * g
+    p -= clr * (g / (np.sqrt(state_sum) + eps))
+
+
 def adam_(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, maximize, step):
     if maximize:
         g = -g

@@ -1,6 +1,6 @@
 """Adagrad with learning-rate decay, weight decay and maximize."""
 from ..ops.creation import full_like
-from .optimizer import Optimizer, _addcdiv_, _addcmul_, _check, _step_tensor
+from .optimizer import Optimizer, _addcdiv_, _addcmul_, _bump, _check, _fusable, _step_tensor
 
 
 class Adagrad(Optimizer):
@@ -36,6 +36,11 @@ class Adagrad(Optimizer):
 
 def _adagrad_update(p, grad, state_sum, *, step, lr, lr_decay, weight_decay, eps, maximize):
     """One parameter's step (torch's single-tensor formula)."""
+    if _fusable(p, grad, state_sum):  # one fused backend step
+        p._be.adagrad_(p._data, grad._data, state_sum._data, lr / (1 + (step - 1) * lr_decay), eps, weight_decay,
+                       maximize)
+        _bump(p, state_sum)
+        return
     if maximize:
         grad = -grad
     if weight_decay != 0:

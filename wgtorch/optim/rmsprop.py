@@ -1,6 +1,6 @@
 """RMSprop with momentum, centering, weight decay and maximize."""
 from ..ops.creation import zeros_like
-from .optimizer import Optimizer, _addcdiv_, _addcmul_, _check, _step_tensor
+from .optimizer import Optimizer, _addcdiv_, _addcmul_, _bump, _check, _fusable, _step_tensor
 
 
 class RMSprop(Optimizer):
@@ -34,6 +34,11 @@ class RMSprop(Optimizer):
 def _rmsprop_update(p, grad, square_avg, grad_avg, buf, *, lr, alpha, eps, weight_decay, momentum, centered,
                     maximize):
     """One parameter's step (torch's single-tensor formula); grad_avg / buf are used when centered / momentum > 0."""
+    if _fusable(p, grad, square_avg, grad_avg, buf):  # one fused backend step
+        p._be.rmsprop_(p._data, grad._data, square_avg._data, grad_avg._data if centered else None,
+                       buf._data if momentum > 0 else None, lr, alpha, eps, weight_decay, momentum, maximize)
+        _bump(p, square_avg, grad_avg, buf)
+        return
     if maximize:
         grad = -grad
     if weight_decay != 0:

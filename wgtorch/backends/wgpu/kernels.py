@@ -403,8 +403,9 @@ def matmul_texture_source(tm, tn):
 
 
 def optim_source(kind_, flags):
-    """The fused step of SGD (flags: maximize, weight decay, momentum, first step, nesterov)
-    or Adam (flags: maximize, weight decay, decoupled, amsgrad); s0.. are its state buffers."""
+    """The fused step of SGD (flags: maximize, weight decay, momentum, first step, nesterov),
+    Adam (flags: maximize, weight decay, decoupled, amsgrad), RMSprop (maximize, weight decay,
+    centered, momentum) or Adagrad (maximize, weight decay); s0.. are its state buffers."""
     f = dict(flags)
     lines = ["    g = -g;"] if f["maximize"] else []
     if kind_ == "sgd":
@@ -415,6 +416,23 @@ def optim_source(kind_, flags):
             lines.append("    s0[i] = buf;")
             lines.append("    g = g + u.a * buf;" if f["nesterov"] else "    g = buf;")
         lines.append("    p[i] = p[i] - u.lr * g;")
+    elif kind_ == "rmsprop":  # s0 square average, s1 gradient average, s2 momentum buffer
+        if f["weight_decay"]:
+            lines.append("    g = g + u.c * p[i];")
+        lines += ["    let sq = s0[i] * u.a + (1.0 - u.a) * g * g;", "    s0[i] = sq;"]
+        if f["centered"]:
+            lines += ["    let ga = s1[i] + (1.0 - u.a) * (g - s1[i]);", "    s1[i] = ga;",
+                      "    let avg = sqrt(sq - ga * ga) + u.b;"]
+        else:
+            lines.append("    let avg = sqrt(sq) + u.b;")
+        if f["momentum"]:
+            lines += ["    let buf = s2[i] * u.d + g / avg;", "    s2[i] = buf;", "    p[i] = p[i] - u.lr * buf;"]
+        else:
+            lines.append("    p[i] = p[i] - u.lr * (g / avg);")
+    elif kind_ == "adagrad":  # s0 the running sum of squares
+        if f["weight_decay"]:
+            lines.append("    g = g + u.b * p[i];")
+        lines += ["    let s = s0[i] + g * g;", "    s0[i] = s;", "    p[i] = p[i] - u.c * (g / (sqrt(s) + u.a));"]
     else:
         if f["weight_decay"]:
             lines.append("    p[i] = p[i] * (1.0 - u.lr * u.d);" if f["decoupled"] else "    g = g + u.d * p[i];")

@@ -19,15 +19,24 @@ class OptimOps:
         gx, gy = (groups, 1) if groups <= 65535 else (65535, -(-groups // 65535))
         data = struct.pack("<4I8f", n, gx * _WG, 0, 0, *(list(floats) + [0.0] * (8 - len(floats))))
         off = self.queue.params(data)
-        bufs = [p.storage.buffer, g.storage.buffer] + [(states[j] if j < len(states) else p).storage.buffer
-                                                        for j in range(3)]
-        windows = [(4 * h.offset, 4 * n) for h in [p, g] + [states[j] if j < len(states) else p for j in range(3)]]
+        slots = [states[j] if j < len(states) and states[j] is not None else p for j in range(3)]  # (p: unused)
+        bufs = [p.storage.buffer, g.storage.buffer] + [h.storage.buffer for h in slots]
+        windows = [(4 * h.offset, 4 * n) for h in [p, g] + slots]
         self.queue.dispatch(pipe, self._bind_group(key, bgl, bufs, len(data), windows), (gx, gy, 1), (off,))
 
     def sgd_(self, p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first):
         self._optim("sgd", {"maximize": maximize, "weight_decay": weight_decay != 0, "momentum": momentum != 0,
                             "first": first, "nesterov": nesterov}, p, g, [buf] if momentum != 0 else [],
                     [lr, momentum, dampening, weight_decay])
+
+    def rmsprop_(self, p, g, square_avg, grad_avg, buf, lr, alpha, eps, weight_decay, momentum, maximize):
+        self._optim("rmsprop", {"maximize": maximize, "weight_decay": weight_decay != 0,
+                                "centered": grad_avg is not None, "momentum": momentum > 0},
+                    p, g, [square_avg, grad_avg, buf], [lr, alpha, eps, weight_decay, momentum])
+
+    def adagrad_(self, p, g, state_sum, clr, eps, weight_decay, maximize):
+        self._optim("adagrad", {"maximize": maximize, "weight_decay": weight_decay != 0}, p, g, [state_sum],
+                    [0.0, eps, weight_decay, clr])
 
     def adam_(self, p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, maximize, step):
         step_size = lr / (1 - beta1 ** step)
