@@ -183,6 +183,45 @@ def _per_op_subprocess(n_ops):
     return float(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else None
 
 
+# ---- the DataLoader ------------------------------------------------------------------
+class _CostlySamples:
+    """Samples that each cost ~5 ms before returning a small float32 image: of CPU (`work`
+    turns of a Python loop, like decoding an image) or of waiting (`work` = 0: a sleep,
+    like reading a file)."""
+
+    def __init__(self, n, work, ms):
+        self.n, self.work, self.ms = n, work, ms
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if self.work:
+            s = 0
+            for k in range(self.work):
+                s += k * k
+        else:
+            time.sleep(self.ms / 1e3)
+        return np.full((3, 32, 32), i % 255, np.float32), i
+
+
+def loader_epochs(n, ms=5.0, workers=2):
+    """Seconds of one DataLoader epoch (batch 10, worker start-up included) with
+    num_workers=0 and =workers over n samples of ~ms each, of CPU work and of waiting;
+    printed as lines "kind t0 t_workers" (main() runs this in a child process)."""
+    from wgtorch.utils.data import DataLoader
+    # CPU work: turns of the loop that take ms, calibrated here
+    work = int(100000 * ms / 1e3 / _best_of(lambda: _CostlySamples(1, 100000, ms)[0], 1, 3))
+    for kind, w in (("CPU-work", work), ("waiting", 0)):
+        times = []
+        for nw in (0, workers):
+            t0 = time.perf_counter()
+            for _ in DataLoader(_CostlySamples(n, w, ms), batch_size=10, num_workers=nw):
+                pass
+            times.append(time.perf_counter() - t0)
+        print(kind, *times, flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions and sizes")
@@ -246,6 +285,19 @@ def main():
     for s in ([1 << 16] if args.smoke else [1 << 20, 1 << 22]):
         r = add_gbs(s, runs)
         print(f"{s:9d} " + " ".join(f"{r[c]:13.2f}" if c in r else f"{'-':>13s}" for c in cols))
+
+    n = 40 if args.smoke else 100 if args.quick else 200
+    print(f"\nDataLoader epoch of {n} samples costing ~5 ms each, batch 10 (s; worker start-up included)")
+    # in a child that imports only wgtorch: torch's and lavapipe's idle threads here would take the workers' CPU
+    code = f"from wgtorch.benchmarks.__main__ import loader_epochs; loader_epochs({n})"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    if r.returncode:
+        print("failed:", r.stderr.strip()[-300:])
+    for line in r.stdout.splitlines() if not r.returncode else []:
+        kind, t0, t2 = line.split()
+        t0, t2 = float(t0), float(t2)
+        print(f"{kind:9s} num_workers=0 {t0:7.3f}   num_workers=2 {t2:7.3f}   speed-up {t0 / t2:5.2f}x "
+              f"({os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":

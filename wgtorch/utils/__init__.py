@@ -1,1 +1,8 @@
 """wgtorch.utils: helpers under torch.utils' names (safetensors files; data loading lives in utils/data)."""
+
+
+def __getattr__(name):  # `wgtorch.utils.data` on first use, as after `import torch`
+    if name == "data":
+        import importlib
+        return importlib.import_module(".data", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
