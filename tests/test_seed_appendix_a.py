@@ -4,27 +4,17 @@ autograd), run with `import wgtorch as torch`, asserting exactly what the seed
 shows as output; plus F.binary_cross_entropy / F.sigmoid / F.relu (which the
 seed's logistic-regression example needs) against NumPy and real PyTorch."""
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import wgtorch as torch
+from seed import seed_text
 import wgtorch.nn.functional as F
 from wgtorch.autograd import grad
 from conftest import assert_close, to_np
 from gradcheck import check_grad
 
-SEED_NAME = "001_314154a51f21af68.txt"
-
-
-def _seed_text():
-    here = Path(__file__).resolve()
-    for root in (here.parents[1], here.parents[2]):  # <repo>/shared or <repo>/../shared
-        p = root / "shared" / "seeds" / SEED_NAME
-        if p.exists():
-            return p.read_text(encoding="utf-8")
-    return None
 
 
 # The outputs printed in the seed text, verbatim.
@@ -43,7 +33,7 @@ SEED_OUTPUTS = {
 
 def test_expected_outputs_are_the_seeds():
     """Every expected string above appears in the seed text's output blocks."""
-    text = _seed_text()
+    text = seed_text()
     if text is None:
         pytest.skip("the seed text is not available in this checkout")
     blocks = text.split("```")

@@ -6,30 +6,15 @@ cpu is moved with .to() and prints the same numbers."""
 import contextlib
 import io
 import re
-from pathlib import Path
 
 import pytest
 
 import wgtorch
+from seed import NEURAL_NETWORK, seed_text
 
-SEED_NAME = "001_314154a51f21af68.txt"
 
 # The seed's listings, verbatim (the class, then each snippet with its printed output).
-LISTING = '''
-class NeuralNetwork(torch.nn.Module):
-    def __init__(self, num_inputs, num_outputs):    #1
-        super().__init__()
-        self.layers = torch.nn.Sequential(
-            torch.nn.Linear(num_inputs, 30),    #2
-            torch.nn.ReLU(),                     #3
-            torch.nn.Linear(30, 20),             #4
-            torch.nn.ReLU(),
-            torch.nn.Linear(20, num_outputs),
-        )
-    def forward(self, x):
-        logits = self.layers(x)
-        return logits           #5
-'''
+LISTING = NEURAL_NETWORK
 
 STEPS = [
     ("model = NeuralNetwork(50, 3)\nprint(model)",
@@ -54,15 +39,6 @@ STEPS = [
 ]
 
 
-def _seed_text():
-    here = Path(__file__).resolve()
-    for root in (here.parents[1], here.parents[2]):  # <repo>/shared or <repo>/../shared
-        p = root / "shared" / "seeds" / SEED_NAME
-        if p.exists():
-            return p.read_text(encoding="utf-8")
-    return None
-
-
 def _run(code, ns):
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
@@ -71,7 +47,7 @@ def _run(code, ns):
 
 
 def test_listings_and_outputs_are_the_seeds():
-    text = _seed_text()
+    text = seed_text()
     if text is None:
         pytest.skip("the seed text is not available in this checkout")
     blocks = [b.strip("\n") for b in text.split("```")]

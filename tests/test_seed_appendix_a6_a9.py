@@ -8,30 +8,15 @@ order is the one real torch 2.x prints (the seed's book used an older torch)."""
 import contextlib
 import io
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import wgtorch
+from seed import NEURAL_NETWORK, seed_text
 
-SEED_NAME = "001_314154a51f21af68.txt"
 
-MODEL = '''
-class NeuralNetwork(torch.nn.Module):
-    def __init__(self, num_inputs, num_outputs):    #1
-        super().__init__()
-        self.layers = torch.nn.Sequential(
-            torch.nn.Linear(num_inputs, 30),    #2
-            torch.nn.ReLU(),                     #3
-            torch.nn.Linear(30, 20),             #4
-            torch.nn.ReLU(),
-            torch.nn.Linear(20, num_outputs),
-        )
-    def forward(self, x):
-        logits = self.layers(x)
-        return logits           #5
-'''
+MODEL = NEURAL_NETWORK
 
 DATA = '''X_train = torch.tensor([
     [-1.2, 3.1],
@@ -185,15 +170,6 @@ LISTINGS = [MODEL, DATA, DATASET, LOADERS, ITERATE, DROP_LAST, TRAIN, PREDICT, P
             ACCURACY, SAVE, LOAD, TENSORS_TO_GPU, MOVE, MIXED, TRAIN_GPU]
 
 
-def _seed_text():
-    here = Path(__file__).resolve()
-    for root in (here.parents[1], here.parents[2]):  # <repo>/shared or <repo>/../shared
-        p = root / "shared" / "seeds" / SEED_NAME
-        if p.exists():
-            return p.read_text(encoding="utf-8")
-    return None
-
-
 def _alias(code, lib="wgtorch"):
     """The listing with its `torch.` imports pointing at `lib` (`import wgtorch as torch`)."""
     return code.replace("from torch.utils.data import", f"from {lib}.utils.data import") \
@@ -215,7 +191,7 @@ def printoptions():
 
 
 def test_listings_are_the_seeds():
-    text = _seed_text()
+    text = seed_text()
     if text is None:
         pytest.skip("the seed text is not available in this checkout")
     squash = lambda s: re.sub(r"\s+", " ", s).strip()  # noqa: E731
