@@ -34,6 +34,10 @@ fn store_row(r: u32, j0: u32, v: array<vec4<f32>, $BN>) {
         return;
     }
     let base = p.c_off + r * p.n + j0;
+    if (j0 + ${TN}u <= p.n) {  // a whole block: unrolled stores (no dynamic indexing into v)
+$FULL_STORES
+        return;
+    }
     for (var j = 0u; j < ${TN}u; j++) {
         if (j0 + j < p.n) {
             c[base + j] = v[j / 4u][j % 4u];

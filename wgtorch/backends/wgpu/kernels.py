@@ -398,8 +398,10 @@ def matmul_texture_source(tm, tn):
                                             for j in range(bn)) for i in range(tm))
     stores = "\n".join(f"    store_row(row0 + {i}u, col0, array<vec4<f32>, {bn}>(" +
                        ", ".join(f"c{i}_{j}" for j in range(bn)) + "));" for i in range(tm))
+    full = "\n".join("        " + " ".join(f"c[base + {4 * j + t}u] = v[{j}].{'xyzw'[t]};" for t in range(4))
+                     for j in range(bn))
     return Template(read_shader("matmul_texture.wgsl")).substitute(
-        TM=tm, TN=tn, AM=am, BN=bn, ACCUMULATORS=acc, LOADS=loads, FMAS=fmas, STORES=stores)
+        TM=tm, TN=tn, AM=am, BN=bn, ACCUMULATORS=acc, LOADS=loads, FMAS=fmas, STORES=stores, FULL_STORES=full)
 
 
 def optim_source(kind_, flags):
