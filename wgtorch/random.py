@@ -106,10 +106,15 @@ class Generator:
             data[n - 16:] = block(tail)
         return data.astype(np_dtype)
 
-    def random_below(self, n, bound):
-        """Integers in [0, bound) as PyTorch's random_from_to: modulo of 32 or 64 random bits."""
-        if bound >= 1 << 32:
-            return (self.random64(n) % np.uint64(bound)).astype(np.int64)
+    def random_below(self, n, bound, wide_from=1 << 28):
+        """Integers in [0, bound): 32 random bits modulo bound, or 64 where bound >= wide_from (2**28 in
+        torch's random_from_to, 2**32 in its random_()). A bound of 2**64 is the full range: the 64
+        bits themselves, as int64."""
+        if bound >= wide_from:
+            bits = self.random64(n)
+            if bound >= 1 << 64:
+                return bits.view(np.int64)
+            return (bits % np.uint64(bound)).astype(np.int64)
         return (self.random32(n) % np.uint64(bound)).astype(np.int64)
 
 

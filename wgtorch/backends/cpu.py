@@ -654,7 +654,8 @@ def _fma(x, y, z):
 
 
 def random(kind, shape, dt, gen, a, b):
-    """uniform [a, b), normal (mean a, std b) or integers [a, b), drawn as PyTorch's cpu draws them."""
+    """uniform [a, b), normal (mean a, std b), integers [a, b) ("randint") or random_()'s integers [0, b)
+    ("random"), drawn as PyTorch's cpu draws them."""
     if dt is _BF16:
         return _in_f32(random, kind, shape, dt, gen, a, b)
     n = math.prod(shape)
@@ -669,8 +670,12 @@ def random(kind, shape, dt, gen, a, b):
             vals = gen.uniform(n, np.float32).astype(np.float64) * span + lo
     elif kind == "normal":
         vals = gen.normal(n, dt.np, a, b)
-    else:
-        vals = gen.random_below(n, b - a) + a
+    elif b - a >= 1 << 64:  # torch's full 64-bit range: the bits as int64, no offset
+        vals = gen.random_below(n, b - a)
+    else:  # "randint": random_(from, to); "random": random_(), [0, b) with 64 bits only for int64/float64
+        wide_from = 1 << 28 if kind == "randint" else 1 << 32
+        bits = gen.random_below(n, b - a, wide_from).view(np.uint64)
+        vals = (bits + np.uint64(a & 0xFFFFFFFFFFFFFFFF)).view(np.int64)  # torch's uint64 (bits % range) + from
     return vals.astype(dt.np, copy=False).reshape(shape)
 
 

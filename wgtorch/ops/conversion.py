@@ -1,7 +1,9 @@
 """Moving between dtypes and devices, copy_ and fills, and in-place random fills."""
+import warnings
+
 import numpy as np
 
-from .. import dtypes
+from .. import bf16, dtypes
 from ..backends import for_device
 from ..device import device as _device
 from ..random import gen
@@ -112,10 +114,131 @@ def normal_(x, mean=0.0, std=1.0, generator=None):
     return _random_fill(x, "normal", generator, mean, std)
 
 
-def random_(x, low=0, high=None, generator=None):
-    if high is None:
-        high, low = (low, 0) if low else (2 ** 24 + 1 if x._dtype is dtypes.float32 else 2 ** 63 - 1, 0)
-    return _random_fill(x, "randint", generator, low, high)
+_DIGITS = {"float16": 11, "bfloat16": 8, "float32": 24, "float64": 53}  # mantissa bits, as numeric_limits
+_FLOAT_MAX = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38, "float32": 3.4028234663852886e38,
+              "float64": 1.7976931348623157e308}
+
+
+def _as_float(v, dt):
+    """int(static_cast<scalar_t>(v)) for an int64 v: through float32 for the 16-bit floats, as c10 does."""
+    a = np.array(v, np.int64)
+    if dt.name == "float64":
+        f = float(a.astype(np.float64))
+    else:
+        f32 = a.astype(np.float32)
+        with np.errstate(over="ignore"):
+            f = float(bf16.decode(bf16.encode(f32)) if dt.name == "bfloat16" else
+                      f32.astype(np.float16) if dt.name == "float16" else f32)
+    return int(f) if np.isfinite(f) else -(1 << 63)  # (int64)inf on x86: the indefinite integer
+
+
+def _bit_length_floor(v):
+    n = 0
+    while v >> 1:
+        v >>= 1
+        n += 1
+    return n
+
+
+def _check_random_bound(v, name, dt):
+    if dt.is_floating_point:
+        m = _FLOAT_MAX[dt.name]
+        if not -m <= v <= m:
+            raise RuntimeError(f"{name} is out of bounds for {dt.name}")
+        d = _DIGITS[dt.name]
+        if not -(1 << d) <= v <= 1 << d:
+            warnings.warn(f"{name} is out of bounds [-(2^{d}), 2^{d}]. Due to precision limitations {dt.name} "
+                          "can support discrete uniform distribution only within this range.", UserWarning)
+    else:
+        lo, hi = (0, 1) if dt is dtypes.bool_ else (int(np.iinfo(dt.np).min), int(np.iinfo(dt.np).max))
+        if not lo <= v <= hi:
+            raise RuntimeError(f"{name} is out of bounds for {dt.name}")
+
+
+def random_range(dt, frm, to):
+    """(low, high) of the integers torch's random_ draws for a dtype: random_() is [0, 2**digits + 1)
+    for floats, [0, max + 1) for integers, [0, 2) for bool; random_(to) is [0, to); random_(from, to)
+    is [from, to); random_(from, None) is [from, max] (float bounds moved to values the dtype holds).
+    torch's CPU kernels take each value as (bits % (high - low)) + low: random_() from 64 random bits
+    for int64 and float64 only, the bounded forms from 64 bits where the range reaches 2**28 (the
+    backends' "random" and "randint"). (-2**63, 2**63) stands for torch's full 64-bit range."""
+    frm, to = int(frm), (None if to is None else int(to))
+    if to is None:
+        if frm == -(1 << 63):
+            if dt.name not in ("int64", "float64", "float32", "bfloat16"):
+                raise RuntimeError("random_full_64_bits_range_kernel_cpu handles only int64, double, float and "
+                                   "bfloat16")
+            return -(1 << 63), 1 << 63
+        if dt.is_floating_point:
+            to_inc = min(1 << _DIGITS[dt.name], (1 << 63) - 1)
+            frm = _update_from(frm, dt)
+            if not frm < to_inc:
+                raise RuntimeError(f"random_ expects 'from' casted to dtype to be less than or equal to 'to_inc' "
+                                   f"casted to dtype, but got from={frm} > to_inc={to_inc}")
+        else:
+            to_inc = 1 if dt is dtypes.bool_ else int(np.iinfo(dt.np).max)
+        _check_random_bound(frm, "from", dt)
+        _check_random_bound(to_inc, "to - 1", dt)
+        return frm, to_inc + 1
+    if frm >= to:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={frm} >= to={to}")
+    if dt.is_floating_point:
+        frm, to = _update_from(frm, dt), _update_to(to, dt)
+        if frm >= to:
+            raise RuntimeError(f"random_ expects 'from' casted to dtype to be less than 'to' casted to dtype, "
+                               f"but got from={frm} >= to={to}")
+    _check_random_bound(frm, "from", dt)
+    _check_random_bound(to - 1, "to - 1", dt)
+    return frm, to
+
+
+def _update_from(frm, dt):
+    p1 = _as_float(frm + 1, dt)
+    if p1 < frm:
+        frm = p1 + (1 << (_bit_length_floor(abs(frm + 1)) - _DIGITS[dt.name] + 1))
+    return frm
+
+
+def _update_to(to, dt):
+    m1 = _as_float(to - 1, dt)
+    if m1 >= to:
+        to = m1 - (1 << (_bit_length_floor(abs(to - 1)) - _DIGITS[dt.name] + 1))
+    return to
+
+
+def random_(x, *args, generator=None, **kwargs):
+    """random_(), random_(to), random_(from, to), random_(from, None): integers as torch's CPU draws them
+    (see random_range)."""
+    if len(args) > 2:
+        raise TypeError(f"random_() takes at most 2 positional arguments ({len(args)} given)")
+    if "from" in kwargs:
+        kwargs["frm"] = kwargs.pop("from")
+    bad = set(kwargs) - {"frm", "to"}
+    if bad:
+        raise TypeError(f"random_() got an unexpected keyword argument '{bad.pop()}'")
+    if len(args) == 1 and "frm" not in kwargs and "to" not in kwargs:
+        frm, to = 0, args[0]  # random_(to)
+    elif len(args) == 2:
+        frm, to = args
+    elif len(args) == 1 and "to" in kwargs:
+        frm, to = args[0], kwargs["to"]
+    elif not args and "frm" in kwargs and "to" in kwargs:
+        frm, to = kwargs["frm"], kwargs["to"]
+    elif not args and "to" in kwargs:
+        frm, to = 0, kwargs["to"]
+    elif not args and not kwargs:
+        frm, to = 0, "default"
+    else:
+        raise TypeError("random_() received an invalid combination of arguments")
+    dt = x._dtype
+    if to == "default":
+        to = 2 if dt is dtypes.bool_ else (1 << _DIGITS[dt.name]) + 1 if dt.is_floating_point else \
+            int(np.iinfo(dt.np).max) + 1
+        if x.device.type == "cpu":
+            return _random_fill(x, "random", generator, 0, to)
+        return _random_fill(x, "randint", generator, 0, min(to, 1 << 31))  # wgpu keeps int64 as int32
+    lo, hi = random_range(dt, frm, to)
+    return _random_fill(x, "randint", generator, lo, hi)
 
 
 def bernoulli_(x, p=0.5, generator=None):
@@ -144,31 +267,47 @@ def exponential_(x, lambd=1.0, generator=None):
 
 
 def multinomial(probs, num_samples, replacement=False, generator=None):
-    """Draws by inverse CDF of uniforms (not PyTorch's exact stream)."""
-    p = probs.detach()._host().astype(np.float64)
+    """torch's CPU multinomial, drawn from the cpu stream on every device. Without replacement, or for
+    one sample: the largest w / q, q ~ Exp(1) filled as torch's exponential_ (-log1p(-u) of a 53-bit
+    uniform per element, row after row, cast to the weights' dtype; the quotient in that dtype too);
+    argmax for one sample, else the top num_samples in decreasing order (ties in index order, where
+    torch's unstable sort may order them otherwise). With replacement: per row, a binary search of
+    one 53-bit uniform per sample in the cumulative sum."""
+    dt = probs._dtype
+    if not dt.is_floating_point:
+        raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: {dt.name}")
+    host = probs.detach()._host()
+    p = host.astype(np.float64)  # (bfloat16 arrives as float32)
     if p.ndim not in (1, 2):
         raise RuntimeError("prob_dist must be 1 or 2 dim")
+    if num_samples <= 0:
+        raise RuntimeError("cannot sample n_sample <= 0 samples")
+    if not replacement and num_samples > p.shape[-1]:
+        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
     if (p < 0).any() or not np.isfinite(p).all():
         raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
-    two = p.reshape(-1, p.shape[-1]).copy()
+    two = p.reshape(-1, p.shape[-1])
     if (two.sum(-1) <= 0).any():
         raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
-    if not replacement and num_samples > two.shape[1]:
-        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
     g = gen(generator)
-    out = np.empty((two.shape[0], num_samples), np.int64)
-    for r in range(two.shape[0]):
-        w = two[r]
-        for s in range(num_samples):
+    if not replacement or num_samples == 1:
+        q = -np.log1p(-g.uniform(two.size, np.float64)).reshape(two.shape)
+        if dt is dtypes.bfloat16:
+            r = bf16.decode(bf16.encode(host.reshape(two.shape) / bf16.decode(bf16.encode(q))))
+        else:
+            w = host.reshape(two.shape)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = w / q.astype(np.float32).astype(w.dtype)  # double -> float -> half, as c10
+        out = np.argsort(-r, axis=-1, kind="stable")[:, :num_samples]
+    else:
+        out = np.empty((two.shape[0], num_samples), np.int64)
+        for row, w in enumerate(two):
             c = np.cumsum(w)
-            u = g.uniform(1, np.float64)[0] * c[-1]
-            k = int(np.searchsorted(c, u, side="right"))
-            k = min(k, len(w) - 1)
-            while w[k] == 0:
-                k -= 1
-            out[r, s] = k
-            if not replacement:
-                w = w.copy()
-                w[k] = 0
-    res = out.reshape(p.shape[:-1] + (num_samples,))
+            u = g.uniform(num_samples, np.float64) * c[-1]
+            k = np.minimum(np.searchsorted(c, u, side="right"), len(w) - 1)
+            for s_, kk in enumerate(k):
+                while w[kk] == 0:
+                    kk -= 1
+                out[row, s_] = kk
+    res = out.astype(np.int64).reshape(p.shape[:-1] + (num_samples,))
     return _make(probs._be.from_numpy(res), dtypes.int64, probs._be)

@@ -322,17 +322,37 @@ def randn_like(x, dtype=None, device=None, requires_grad=False, generator=None):
     return randn(x.shape, generator=generator, dtype=dt, device=device or x.device, requires_grad=requires_grad)
 
 
-def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
-    if size is None:  # randint(high, size)
-        if high is None:
-            raise TypeError("randint() missing required argument 'size'")
-        low, high, size = 0, low, high
-    if high is None:
-        low, high = 0, low
-    if low >= high:
-        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+def _randint_high_size(high, size):
+    return 0, high, size
+
+
+def _randint_low_high_size(low, high, size):
+    return low, high, size
+
+
+def randint(*args, generator=None, dtype=None, device=None, requires_grad=False, out=None, layout=None,
+            pin_memory=False, **kwargs):
+    """torch's two signatures: randint(high, size) and randint(low, high, size), positional or keyword."""
+    for form in (_randint_high_size, _randint_low_high_size):
+        try:
+            low, high, size = form(*args, **kwargs)
+            break
+        except TypeError:
+            continue
+    else:
+        got = ", ".join([type(a).__name__ for a in args] + [f"{k}={type(v).__name__}" for k, v in kwargs.items()])
+        raise TypeError(f"randint() received an invalid combination of arguments - got ({got}), but expected one "
+                        "of:\n * (int high, tuple of ints size, *, ...)\n * (int low, int high, tuple of ints size, *, ...)")
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"randint(): argument 'size' must be tuple of ints, but found {type(size).__name__}")
+    from .conversion import random_range
     dt = _dt(dtype, dtypes.int64)
-    return _draw("randint", _shape((tuple(size),)), dt, generator, device, requires_grad, low, high)
+    low, high = random_range(dt, low, high)
+    r = _draw("randint", _shape((tuple(size),)), dt, generator, device, requires_grad, low, high)
+    if out is not None:
+        out.copy_(r)
+        return out
+    return r
 
 
 def randint_like(x, low, high=None, dtype=None, device=None, generator=None):

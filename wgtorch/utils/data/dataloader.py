@@ -15,11 +15,13 @@ import signal
 import time
 from multiprocessing.connection import wait
 
+from ...dtypes import int64
+from ...ops.creation import empty
 from . import _worker
 from ._fetch import make_fetcher
 from .collate import default_collate, default_convert  # noqa: F401  (torch has them here too)
 from .dataset import IterableDataset
-from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler, random_int64
+from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
 SHUTDOWN_GRACE_S = 5.0  # how long workers may take to finish their current batch when stopped
 
@@ -132,7 +134,7 @@ class _BaseIter:
         self._index_sampler = loader._index_sampler
         self._timeout = loader.timeout
         self._sampler_iter = iter(self._index_sampler)  # then the base seed, in torch's order
-        self._base_seed = random_int64(loader.generator)
+        self._base_seed = empty((), dtype=int64, device="cpu").random_(generator=loader.generator).item()
 
     def _reset(self, loader):
         self._sampler_iter = iter(self._index_sampler)

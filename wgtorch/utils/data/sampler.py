@@ -1,23 +1,15 @@
 """Samplers: the order in which a DataLoader visits a map-style dataset.
 
 On cpu every draw reproduces torch's: RandomSampler seeds a fresh Generator with
-a 63-bit value drawn as torch's ``empty((), dtype=int64).random_()`` and shuffles
-with randperm; WeightedRandomSampler follows torch's CPU multinomial kernel."""
+``empty((), dtype=int64).random_()`` and shuffles with randperm; WeightedRandomSampler
+is ``multinomial`` of its float64 weights, as torch's."""
 import itertools
 
-import numpy as np
-
-from ...dtypes import float64
-from ...ops.creation import as_tensor, randint, randperm
-from ...random import Generator, gen
+from ...dtypes import float64, int64
+from ...ops.conversion import multinomial
+from ...ops.creation import as_tensor, empty, randint, randperm
+from ...random import Generator
 from ...tensor import Tensor
-
-
-def random_int64(generator=None):
-    """torch's ``empty((), dtype=int64).random_(generator=...).item()``: 64 random bits
-    (two 32-bit words, the first the high half) modulo 2**63. Drawn here from the raw
-    stream because wgtorch's int64 random_() reduces modulo 2**63 - 1."""
-    return int(gen(generator).random64(1)[0]) % (1 << 63)
 
 
 class Sampler:
@@ -66,7 +58,7 @@ class RandomSampler(Sampler):
         n = len(self.data_source)
         g = self.generator
         if g is None:
-            g = Generator().manual_seed(random_int64())
+            g = Generator().manual_seed(int(empty((), dtype=int64, device="cpu").random_().item()))
         if self.replacement:
             for _ in range(self.num_samples // 32):
                 yield from randint(0, n, (32,), generator=g, device="cpu").tolist()
@@ -113,31 +105,10 @@ class WeightedRandomSampler(Sampler):
         self.generator = generator
 
     def __iter__(self):
-        return iter(multinomial(self.weights.numpy(), self.num_samples, self.replacement, self.generator))
+        return iter(multinomial(self.weights, self.num_samples, self.replacement, self.generator).tolist())
 
     def __len__(self):
         return self.num_samples
-
-
-def multinomial(w, n, replacement, generator=None):
-    """torch's CPU multinomial of one float64 row, as a list. Without replacement
-    (or for one sample): the largest w / Exp(1), an exponential being -log1p(-u) of
-    a 53-bit uniform. With replacement: a binary search of each uniform in the
-    normalised cumulative sum, whose last entry is set to 1."""
-    if (w < 0).any() or not np.isfinite(w).all():
-        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
-    if w.sum() <= 0:
-        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
-    g = gen(generator)
-    if not replacement or n == 1:
-        if n > len(w):
-            raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
-        q = w / -np.log1p(-g.uniform(len(w), np.float64))
-        return np.argsort(-q, kind="stable")[:n].tolist()
-    cum = np.cumsum(w)
-    cum /= cum[-1]
-    cum[-1] = 1.0
-    return np.searchsorted(cum, g.uniform(n, np.float64), side="left").tolist()
 
 
 class BatchSampler(Sampler):
