@@ -700,3 +700,9 @@ def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
     """input / max(||input||_p along dim, eps)."""
     r = input / input.norm(p, dim, keepdim=True).clamp(min=eps)
     return r if out is None else out.copy_(r)
+
+
+# the layer families' functional forms live beside this file (one concern per file)
+from ._attention import *  # noqa: E402,F401,F403
+from ._conv import *  # noqa: E402,F401,F403
+from ._norm import *  # noqa: E402,F401,F403

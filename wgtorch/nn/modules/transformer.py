@@ -1,0 +1,2 @@
+"""Attention and transformer layers (MultiheadAttention, Transformer encoder/decoder layers)."""
+__all__ = []
