@@ -1,10 +1,11 @@
 """python -m wgtorch.benchmarks [--quick | --smoke]
 
 wgtorch (cpu and wgpu) against NumPy and PyTorch (when installed), in one run:
-per-op overhead on tiny tensors, a training step of a 784-128-64-10 MLP
-(batch 64, SGD, cross-entropy), matmul GFLOP/s, elementwise GB/s, and the
-wgpu per-op figure (amortised time per op of a long chain of tiny dependent
-ops plus one read-back; measured with LP_NUM_THREADS=0 on Mesa's lavapipe)."""
+per-op overhead on tiny tensors, the wgpu per-op figure (amortised time per op
+of a long chain of tiny dependent ops plus one read-back; measured with
+LP_NUM_THREADS=0 on Mesa's lavapipe), a training step of a 784-128-64-10 MLP
+(batch 64, SGD, cross-entropy), training steps of a GPT and a CNN (models.py),
+matmul GFLOP/s, elementwise GB/s, and the DataLoader's worker speed-up."""
 import argparse
 import os
 import subprocess
@@ -14,6 +15,7 @@ import time
 import numpy as np
 
 import wgtorch
+from wgtorch.benchmarks.models import model_step
 
 
 def _best_of(fn, number, repeat=5):
@@ -125,6 +127,16 @@ def mlp_step(lib, steps, device="cpu", modules=True):
         step().item()
     synced_step()
     return _best_of(synced_step, steps, repeat=10 if device == "cpu" else 3)
+
+
+def _model_ms(lib, name, device, steps):
+    """Best milliseconds of one training step of a models.py model; None where a layer is missing."""
+    try:
+        step = model_step(lib, name, device)
+        step()  # warm-up (kernels compile on wgpu)
+    except (AttributeError, NotImplementedError):
+        return None
+    return _best_of(step, 1, steps) * 1e3
 
 
 # ---- throughput ----------------------------------------------------------------------
@@ -272,6 +284,20 @@ def main():
         if gpu:
             line += f"   wgtorch wgpu {mlp_step(wgtorch, max(steps // 5, 1), 'wgpu', modules) * 1e3:8.3f}"
         print(line)
+
+    print("\nModel training steps with AdamW (ms; lower is better): GPT 4x256, context 128, batch 8; "
+          "CNN on 28x28, batch 64")
+    for name in ("gpt", "cnn"):
+        line = f"{name:4s}"
+        w = _model_ms(wgtorch, name, "cpu", 1 if args.smoke else 3)
+        line += f"   wgtorch cpu {w:9.1f}" if w else "   wgtorch cpu: its layers are not there yet"
+        if torch:
+            t = _model_ms(torch, name, "cpu", 1 if args.smoke else 3)
+            line += f"   torch cpu {t:9.1f}" + (f"   wgtorch/torch {w / t:5.2f}" if w else "")
+        if gpu and not args.smoke:
+            g = _model_ms(wgtorch, name, "wgpu", 1)
+            line += f"   wgtorch wgpu {g:9.1f}" if g else ""
+        print(line, flush=True)
 
     sizes = [64] if args.smoke else [256, 512, 1024] if args.quick else [256, 512, 1024, 2048]
     runs = 1 if args.smoke else 3
