@@ -1,2 +1,305 @@
-"""The functional forms of normalisation and embedding (F.batch_norm, F.layer_norm, F.group_norm, F.rms_norm, F.embedding)."""
-__all__ = []
+"""The functional forms of normalisation and embedding (F.batch_norm, F.layer_norm, F.group_norm, F.rms_norm,
+F.embedding), composed from Tensor ops so they run on every device. layer_norm and embedding carry one
+autograd node each (torch's names) whose backward is written in Tensor ops."""
+import numpy as _np
+
+from .. import dtypes as _dt
+from ..autograd import grad_mode as _grad_mode
+from ..autograd.grad_mode import no_grad as _no_grad
+from ..autograd.graph import Node as _Node
+from ..autograd.graph import attach as _attach
+from ..ops import indexing as _ix
+from ..ops import reductions as _rd
+from ..ops.core import Tensor as _Tensor
+
+__all__ = ["batch_norm", "layer_norm", "group_norm", "rms_norm", "embedding", "embedding_bag"]
+
+
+def _shape_tuple(normalized_shape):
+    if isinstance(normalized_shape, int):
+        return (normalized_shape,)
+    return tuple(int(s) for s in normalized_shape)
+
+
+# ---- layer norm ----------------------------------------------------------------------------
+class NativeLayerNormBackward0(_Node):
+    """Backward of y = xhat * w + b with xhat = (x - mean) * rstd over rows of D elements, in Tensor ops.
+    Row and column sums are matrix-vector products (one pass each, BLAS on cpu)."""
+
+    def backward(self, g):
+        xhat, rstd, w = self.saved_tensors  # xhat (M, D), rstd (M, 1), w (D,) or None
+        shape, n = self.shape, xhat.shape[1]
+        g = g.reshape(xhat.shape)
+        ones = g.new_ones(g.shape[0])
+        gxhat = g * xhat
+        gw = (ones @ gxhat).reshape(self.wshape) if self.needs[1] else None
+        gb = (ones @ g).reshape(self.wshape) if self.needs[2] else None
+        gx = None
+        if self.needs[0]:
+            if w is None:
+                gxh, wv = g, g.new_ones(n)
+            else:
+                wv = w.reshape(n)
+                gxh = g * wv
+            # dx = rstd * (gxh - mean(gxh) - xhat * mean(gxh * xhat)), sums as matrix-vector products
+            a = (g @ wv).unsqueeze(1) * (1.0 / n)
+            b = (gxhat @ wv).unsqueeze(1) * (1.0 / n)
+            gx = ((gxh - a) - xhat * b) * rstd
+            gx = gx.reshape(shape)
+        return gx, gw, gb
+
+
+def _layer_norm(x, k, weight, bias, eps):
+    """layer norm over the last k dims of x (one autograd node)."""
+    needs = (x.requires_grad, weight is not None and weight.requires_grad,
+             bias is not None and bias.requires_grad)
+    shape = tuple(x.shape)
+    n = 1
+    for s in shape[len(shape) - k:]:
+        n *= s
+    with _no_grad():
+        x2 = x.reshape(-1, n)
+        if x2.shape[0] == 0 or n == 0:
+            xhat, rstd = x2 * 1.0, x2.new_zeros((x2.shape[0], 1))
+        else:
+            inv = x2.new_full((n,), 1.0 / n)
+            xhat = x2 - (x2 @ inv).unsqueeze(1)
+            rstd = ((xhat * xhat) @ inv + eps).rsqrt().unsqueeze(1)
+            xhat.mul_(rstd)
+        y = xhat
+        if weight is not None:
+            y = y * weight.reshape(n)
+        if bias is not None:
+            y = y + bias.reshape(n) if y is xhat else y.add_(bias.reshape(n))
+        if y is xhat and any(needs) and _grad_mode.enabled:
+            y = xhat.clone()
+        y = y.reshape(shape)
+    if _grad_mode.enabled and any(needs):
+        wshape = tuple(shape[len(shape) - k:])
+        node = NativeLayerNormBackward0(xhat, rstd, weight, shape=shape, wshape=wshape, needs=needs)
+        _attach(node, (x, weight, bias), (y,))
+    return y
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    shape = _shape_tuple(normalized_shape)
+    k = len(shape)
+    if k == 0:
+        raise RuntimeError("Expected normalized_shape to be at least 1-dimensional, i.e., containing at least one "
+                           "element, but got normalized_shape = []")
+    if input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
+        raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape [*, "
+                           f"{', '.join(str(s) for s in shape)}], but got input of size{list(input.shape)}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != shape:
+            raise RuntimeError(f"Expected {name} to be of same shape as normalized_shape, but got {name} of shape "
+                               f"{list(t.shape)} and normalized_shape = {list(shape)}")
+    if not input.dtype.is_floating_point:
+        raise NotImplementedError(f'"LayerNormKernelImpl" not implemented for \'{_tname(input.dtype)}\'')
+    return _layer_norm(input, k, weight, bias, eps)
+
+
+def _tname(dt):
+    return {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+            "bool": "Bool"}.get(str(dt).replace("torch.", ""), str(dt))
+
+
+# ---- group norm ----------------------------------------------------------------------------
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    if input.ndim < 2:
+        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {input.ndim}")
+    n, c = input.shape[0], input.shape[1]
+    if c % num_groups:
+        raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, but got input "
+                           f"of shape {list(input.shape)} and num_groups={num_groups}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and (t.ndim != 1 or t.shape[0] != c):
+            raise RuntimeError(f"Expected {name} to be a vector of size equal to the number of channels in input, "
+                               f"but got {name} of shape {list(t.shape)} and input of shape {list(input.shape)}")
+    x = input.reshape(n, num_groups, -1)
+    y = _layer_norm(x, 1, None, None, eps).reshape(input.shape)
+    affine = (c,) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(affine)
+    if bias is not None:
+        y = y + bias.reshape(affine)
+    return y
+
+
+# ---- rms norm ------------------------------------------------------------------------------
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    shape = _shape_tuple(normalized_shape)
+    k = len(shape)
+    if input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
+        raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape [*, "
+                           f"{', '.join(str(s) for s in shape)}], but got input of size{list(input.shape)}".replace("[*, ", "[*"))
+    if eps is None:
+        eps = float(_np.finfo(input.dtype.np).eps)
+    dims = tuple(range(input.ndim - k, input.ndim))
+    y = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
+    return y if weight is None else y * weight
+
+
+# ---- batch norm ----------------------------------------------------------------------------
+def _verify_batch_size(shape):
+    size = shape[0]
+    for s in shape[2:]:
+        size *= s
+    if size == 1:
+        raise ValueError(f"Expected more than 1 value per channel when training, got input size {shape!r}")
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    c = input.shape[1] if input.ndim > 1 else 1
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is not None and t.numel() != c:
+            raise RuntimeError(f"{name} should contain {c} elements not {t.numel()}")
+    if training:
+        _verify_batch_size(input.shape)
+    dims = (0,) + tuple(range(2, input.ndim))
+    shape = (1, c) + (1,) * (input.ndim - 2)
+    if training or running_mean is None or running_var is None:
+        mean = input.mean(dims, keepdim=True)
+        xc = input - mean
+        var = (xc * xc).mean(dims, keepdim=True)
+        if training and (running_mean is not None or running_var is not None):
+            m = input.numel() // c
+            with _no_grad():
+                if running_mean is not None:
+                    running_mean.mul_(1 - momentum).add_(mean.detach().reshape(c).to(running_mean.dtype),
+                                                         alpha=momentum)
+                if running_var is not None:
+                    unbiased = var.detach().reshape(c) * (m / max(m - 1, 1))
+                    running_var.mul_(1 - momentum).add_(unbiased.to(running_var.dtype), alpha=momentum)
+        y = xc * (var + eps).rsqrt()
+    else:
+        y = (input - running_mean.reshape(shape)) * (running_var.reshape(shape) + eps).rsqrt()
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+# ---- embedding -----------------------------------------------------------------------------
+class EmbeddingBackward0(_Node):
+    def backward(self, g):
+        (idx,) = self.saved_tensors
+        d = g.shape[-1]
+        g2 = g.reshape(-1, d)
+        flat = idx.reshape(-1)
+        if self.padding_idx is not None:
+            g2 = g2 * (flat != self.padding_idx).unsqueeze(1).to(g2.dtype)
+        if self.scale_grad_by_freq:
+            counts = g2.new_zeros(self.num_weights).index_add(0, flat, g2.new_ones(flat.shape[0]))
+            g2 = g2 / _ix.index_select(counts, 0, flat).unsqueeze(1)
+        return g2.new_zeros((self.num_weights, d)).index_add(0, flat, g2)
+
+
+def _embedding_renorm_(weight, input, max_norm, norm_type):
+    with _no_grad():
+        idx = _rd.unique(input.reshape(-1))
+        rows = _ix.index_select(weight, 0, idx)
+        norms = rows.norm(norm_type, 1, keepdim=True)
+        scale = (max_norm / (norms + 1e-7)).clamp(max=1.0)
+        scale = scale.where(norms > max_norm, scale.new_ones(()))
+        weight.index_copy_(0, idx, rows * scale) if hasattr(weight, "index_copy_") else \
+            _ix.index_put_(weight, (idx,), rows * scale)
+    return weight
+
+
+def _check_indices(input):
+    if not isinstance(input, _Tensor):
+        raise TypeError(f"embedding(): argument 'indices' (position 2) must be Tensor, not {type(input).__name__}")
+    if input.dtype not in (_dt.int64, _dt.int32):
+        raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following scalar types: "
+                           f"Long, Int; but got {input.type()} instead (while checking arguments for embedding)")
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    """sparse=True is accepted and gives a dense gradient (wgtorch has no sparse tensors)."""
+    _check_indices(input)
+    if weight.ndim != 2:
+        raise RuntimeError("'weight' must be 2-D")
+    num = weight.shape[0]
+    if padding_idx is not None:
+        if padding_idx > 0:
+            if padding_idx >= num:
+                raise AssertionError("Padding_idx must be within num_embeddings")
+        elif padding_idx < 0:
+            if padding_idx < -num:
+                raise AssertionError("Padding_idx must be within num_embeddings")
+            padding_idx = num + padding_idx
+    if max_norm is not None:
+        _embedding_renorm_(weight, input.contiguous(), max_norm, norm_type)
+    with _no_grad():
+        out = _ix.index_select(weight, 0, input.reshape(-1)).reshape(tuple(input.shape) + (weight.shape[1],))
+    if _grad_mode.enabled and weight.requires_grad:
+        _attach(EmbeddingBackward0(input, num_weights=num, padding_idx=padding_idx,
+                                   scale_grad_by_freq=scale_grad_by_freq), (weight,), (out,))
+    return out
+
+
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False, mode="mean",
+                  sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=None):
+    """Bags of embeddings reduced by sum / mean / max. 2-D input: one bag per row; 1-D input with offsets."""
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError("mode has to be one of sum, mean or max")
+    if per_sample_weights is not None and mode != "sum":
+        raise NotImplementedError("embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+                                  f"supported for mode='sum' (got mode='{mode}'). Please open a feature request "
+                                  "on GitHub.")
+    if input.ndim == 2:
+        if offsets is not None:
+            raise ValueError("if input is 2D, then offsets has to be None, as input is treated is a mini-batch of "
+                             "fixed length sequences.")
+        b, n = input.shape
+        bounds = [(i * n, (i + 1) * n) for i in range(b)]
+        input = input.reshape(-1)
+        if per_sample_weights is not None:
+            per_sample_weights = per_sample_weights.reshape(-1)
+    elif input.ndim == 1:
+        if offsets is None:
+            raise ValueError("offsets has to be a 1D Tensor but got None")
+        offs = [int(o) for o in offsets.tolist()]
+        if include_last_offset:
+            bounds = list(zip(offs[:-1], offs[1:]))
+        else:
+            bounds = list(zip(offs, offs[1:] + [input.shape[0]]))
+    else:
+        raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension {input.ndim}")
+    emb = embedding(input, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse)
+    if per_sample_weights is not None:
+        emb = emb * per_sample_weights.unsqueeze(1)
+    keep = None
+    if padding_idx is not None:
+        pad = padding_idx if padding_idx >= 0 else weight.shape[0] + padding_idx
+        keep = (input != pad)
+    from ..ops.shape import stack
+    rows = []
+    for s, e in bounds:
+        if e <= s:
+            rows.append(weight.new_zeros(weight.shape[1]))
+            continue
+        part = emb[s:e]
+        if keep is not None:
+            k = keep[s:e]
+            cnt = int(k.sum())
+            if cnt == 0:
+                rows.append(weight.new_zeros(weight.shape[1]))
+                continue
+            if mode == "max":
+                part = part[k]
+            else:
+                part = part * k.unsqueeze(1).to(part.dtype)
+        else:
+            cnt = e - s
+        if mode == "sum":
+            rows.append(part.sum(0))
+        elif mode == "mean":
+            rows.append(part.sum(0) / cnt)
+        else:
+            rows.append(part.amax(0))
+    return stack(rows)

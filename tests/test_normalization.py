@@ -1,0 +1,230 @@
+"""BatchNorm / LayerNorm / GroupNorm / RMSNorm (functional and modules) against torch: outputs, gradients of
+input, weight and bias, running statistics, eval mode, both devices, non-contiguous inputs, errors."""
+import numpy as np
+import pytest
+
+import wgtorch
+import wgtorch.nn.functional as F
+from conftest import assert_close
+
+torch = pytest.importorskip("torch")
+
+
+def _tol(device):
+    return dict(rtol=1e-5, atol=1e-5) if device == "cpu" else dict(rtol=1e-4, atol=1e-4)
+
+
+def _pair(a, device, rg=True):
+    """A wgtorch tensor on device and a torch tensor with the same float32 values (both leaves)."""
+    a = np.asarray(a, dtype=np.float32)
+    w = wgtorch.tensor(a, device=device).requires_grad_(rg)
+    t = torch.tensor(a).requires_grad_(rg)
+    return w, t
+
+
+def _copy_params(wm, tm, device):
+    with torch.no_grad():
+        for (n, p), (n2, q) in zip(wm.named_parameters(), tm.named_parameters()):
+            assert n == n2
+            q.copy_(torch.tensor(np.random.randn(*q.shape).astype(np.float32)))
+            with wgtorch.no_grad():
+                p.copy_(wgtorch.tensor(q.numpy(), device=device))
+
+
+def _check_grads(wy, ty, pairs, device):
+    g = np.random.randn(*ty.shape).astype(np.float32)
+    wy.backward(wgtorch.tensor(g, device=device))
+    ty.backward(torch.tensor(g))
+    for w, t in pairs:
+        assert_close(w.grad, t.grad, **_tol(device))
+
+
+# ---- layer norm ---------------------------------------------------------------------------
+@pytest.mark.parametrize("shape,norm", [((8, 16), (16,)), ((1, 5), (5,)), ((2, 3, 7), (7,)), ((3, 4, 5), (4, 5)),
+                                        ((1, 1, 3), (3,))])
+@pytest.mark.parametrize("affine", ["wb", "w", "none"])
+def test_layer_norm_functional(device, shape, norm, affine):
+    rng = np.random.default_rng(0)
+    x, tx = _pair(rng.standard_normal(shape) * 3 + 1, device)
+    w = tw = b = tb = None
+    if affine in ("wb", "w"):
+        w, tw = _pair(rng.standard_normal(norm), device)
+    if affine == "wb":
+        b, tb = _pair(rng.standard_normal(norm), device)
+    y, ty = F.layer_norm(x, norm, w, b), torch.nn.functional.layer_norm(tx, norm, tw, tb)
+    assert_close(y, ty, **_tol(device))
+    assert type(y.grad_fn).__name__ == type(ty.grad_fn).__name__
+    _check_grads(y, ty, [p for p in [(x, tx), (w, tw), (b, tb)] if p[0] is not None], device)
+
+
+def test_layer_norm_module_noncontiguous(device):
+    rng = np.random.default_rng(1)
+    m, tm = wgtorch.nn.LayerNorm(6).to(device), torch.nn.LayerNorm(6)
+    _copy_params(m, tm, device)
+    a = rng.standard_normal((6, 4, 3)).astype(np.float32)
+    x, tx = _pair(a, device)
+    y, ty = m(x.transpose(0, 2)), tm(tx.transpose(0, 2))
+    assert_close(y, ty, **_tol(device))
+    _check_grads(y, ty, [(x, tx), (m.weight, tm.weight), (m.bias, tm.bias)], device)
+
+
+def test_layer_norm_module_options():
+    m = wgtorch.nn.LayerNorm([3, 4], eps=1e-3, bias=False)
+    assert m.bias is None and tuple(m.weight.shape) == (3, 4)
+    assert list(m.state_dict()) == list(torch.nn.LayerNorm([3, 4], bias=False).state_dict()) == ["weight"]
+    assert list(wgtorch.nn.LayerNorm(3, elementwise_affine=False).state_dict()) == []
+    for args, kw in [((4,), {}), (([3, 4],), {"eps": 1e-3, "bias": False}), ((5,), {"elementwise_affine": False})]:
+        assert repr(wgtorch.nn.LayerNorm(*args, **kw)) == repr(torch.nn.LayerNorm(*args, **kw))
+
+
+def test_layer_norm_double_backward():
+    rng = np.random.default_rng(2)
+    x, tx = _pair(rng.standard_normal((3, 5)), "cpu")
+    w, tw = _pair(rng.standard_normal(5), "cpu")
+    (gx,) = wgtorch.autograd.grad((F.layer_norm(x, (5,), w) ** 3).sum(), x, create_graph=True)
+    (tgx,) = torch.autograd.grad((torch.nn.functional.layer_norm(tx, (5,), tw) ** 3).sum(), tx, create_graph=True)
+    assert_close(gx, tgx, rtol=1e-4, atol=1e-5)
+    gx.sum().backward()
+    tgx.sum().backward()
+    assert_close(x.grad, tx.grad, rtol=1e-3, atol=1e-4)
+    assert_close(w.grad, tw.grad, rtol=1e-3, atol=1e-4)
+
+
+def test_layer_norm_float64():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((4, 9))
+    x = wgtorch.tensor(a, dtype=wgtorch.float64, requires_grad=True)
+    tx = torch.tensor(a, requires_grad=True)
+    y, ty = F.layer_norm(x, (9,)), torch.nn.functional.layer_norm(tx, (9,))
+    assert y.dtype == wgtorch.float64
+    assert_close(y, ty, rtol=1e-10, atol=1e-12)
+    (y * y * y).sum().backward()
+    (ty * ty * ty).sum().backward()
+    assert_close(x.grad, tx.grad, rtol=1e-9, atol=1e-10)
+
+
+def _same_error(fw, ft):
+    with pytest.raises(Exception) as et:
+        ft()
+    with pytest.raises(type(et.value)) as ew:
+        fw()
+    assert str(ew.value) == str(et.value)
+
+
+def test_norm_errors():
+    x, tx = wgtorch.randn(2, 3), torch.randn(2, 3)
+    _same_error(lambda: F.layer_norm(x, (4,)), lambda: torch.nn.functional.layer_norm(tx, (4,)))
+    _same_error(lambda: F.layer_norm(x, ()), lambda: torch.nn.functional.layer_norm(tx, ()))
+    _same_error(lambda: F.layer_norm(x, (3,), wgtorch.ones(4)), lambda: torch.nn.functional.layer_norm(tx, (3,), torch.ones(4)))
+    _same_error(lambda: F.layer_norm(wgtorch.tensor([[1, 2]]), (2,)),
+                lambda: torch.nn.functional.layer_norm(torch.tensor([[1, 2]]), (2,)))
+    _same_error(lambda: F.rms_norm(x, (4,)), lambda: torch.nn.functional.rms_norm(tx, (4,)))
+    _same_error(lambda: F.group_norm(wgtorch.randn(2, 6, 3), 4), lambda: torch.nn.functional.group_norm(torch.randn(2, 6, 3), 4))
+    _same_error(lambda: wgtorch.nn.GroupNorm(4, 6), lambda: torch.nn.GroupNorm(4, 6))
+    _same_error(lambda: wgtorch.nn.BatchNorm1d(3)(wgtorch.randn(1, 3)), lambda: torch.nn.BatchNorm1d(3)(torch.randn(1, 3)))
+    _same_error(lambda: wgtorch.nn.BatchNorm1d(3)(wgtorch.randn(2, 3, 4, 5)), lambda: torch.nn.BatchNorm1d(3)(torch.randn(2, 3, 4, 5)))
+    _same_error(lambda: wgtorch.nn.BatchNorm2d(3)(wgtorch.randn(2, 3, 4)), lambda: torch.nn.BatchNorm2d(3)(torch.randn(2, 3, 4)))
+    _same_error(lambda: wgtorch.nn.BatchNorm1d(3)(wgtorch.randn(2, 4)), lambda: torch.nn.BatchNorm1d(3)(torch.randn(2, 4)))
+
+
+# ---- group norm / rms norm ------------------------------------------------------------------
+@pytest.mark.parametrize("shape,groups", [((2, 6, 5), 3), ((1, 4, 3, 3), 2), ((3, 12), 3), ((2, 4, 3, 2), 1)])
+def test_group_norm(device, shape, groups):
+    rng = np.random.default_rng(4)
+    m, tm = wgtorch.nn.GroupNorm(groups, shape[1]).to(device), torch.nn.GroupNorm(groups, shape[1])
+    _copy_params(m, tm, device)
+    x, tx = _pair(rng.standard_normal(shape) * 2 - 1, device)
+    y, ty = m(x), tm(tx)
+    assert_close(y, ty, **_tol(device))
+    _check_grads(y, ty, [(x, tx), (m.weight, tm.weight), (m.bias, tm.bias)], device)
+    assert repr(m) == repr(tm)
+
+
+@pytest.mark.parametrize("shape,norm,eps", [((4, 8), (8,), None), ((1, 3, 5), (5,), 1e-3), ((2, 3, 4), (3, 4), None)])
+def test_rms_norm(device, shape, norm, eps):
+    rng = np.random.default_rng(5)
+    m, tm = wgtorch.nn.RMSNorm(norm, eps=eps).to(device), torch.nn.RMSNorm(norm, eps=eps)
+    _copy_params(m, tm, device)
+    x, tx = _pair(rng.standard_normal(shape), device)
+    y, ty = m(x), tm(tx)
+    assert_close(y, ty, **_tol(device))
+    _check_grads(y, ty, [(x, tx), (m.weight, tm.weight)], device)
+    assert repr(m) == repr(tm)
+    y2, ty2 = F.rms_norm(x.detach(), norm), torch.nn.functional.rms_norm(tx.detach(), norm)
+    assert_close(y2, ty2, **_tol(device))
+
+
+# ---- batch norm -----------------------------------------------------------------------------
+@pytest.mark.parametrize("cls,shape", [("BatchNorm1d", (5, 3)), ("BatchNorm1d", (2, 3, 7)), ("BatchNorm2d", (2, 3, 4, 5)),
+                                       ("BatchNorm2d", (1, 3, 3, 3))])
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_batch_norm_training_and_eval(device, cls, shape, momentum):
+    rng = np.random.default_rng(6)
+    m = getattr(wgtorch.nn, cls)(3, momentum=momentum).to(device)
+    tm = getattr(torch.nn, cls)(3, momentum=momentum)
+    _copy_params(m, tm, device)
+    for step in range(3):  # running statistics over several steps
+        x, tx = _pair(rng.standard_normal(shape) * (step + 1) + step, device)
+        y, ty = m(x), tm(tx)
+        assert_close(y, ty, **_tol(device))
+        _check_grads(y, ty, [(x, tx)], device)
+    for name in ("running_mean", "running_var"):
+        assert_close(getattr(m, name), getattr(tm, name), **_tol(device))
+    assert int(m.num_batches_tracked) == 3
+    assert_close(m.weight.grad, tm.weight.grad, **_tol(device))
+    assert_close(m.bias.grad, tm.bias.grad, **_tol(device))
+    m.eval()
+    tm.eval()
+    x, tx = _pair(rng.standard_normal(shape), device)
+    y, ty = m(x), tm(tx)
+    assert_close(y, ty, **_tol(device))
+    _check_grads(y, ty, [(x, tx)], device)
+    assert int(m.num_batches_tracked) == 3
+
+
+def test_batch_norm_options(device):
+    rng = np.random.default_rng(7)
+    for kw in [dict(affine=False), dict(track_running_stats=False), dict(bias=False), dict(eps=1e-2, momentum=0.5)]:
+        m, tm = wgtorch.nn.BatchNorm2d(4, **kw).to(device), torch.nn.BatchNorm2d(4, **kw)
+        assert repr(m) == repr(tm)
+        assert list(m.state_dict()) == list(tm.state_dict())
+        _copy_params(m, tm, device)
+        a = rng.standard_normal((3, 5, 2, 4)).astype(np.float32)
+        x, tx = _pair(a, device)
+        y, ty = m(x.permute(0, 3, 2, 1)), tm(tx.permute(0, 3, 2, 1))  # non-contiguous
+        assert_close(y, ty, **_tol(device))
+        _check_grads(y, ty, [(x, tx)] + [(p, q) for p, q in zip(m.parameters(), tm.parameters())], device)
+        m.eval()
+        tm.eval()
+        assert_close(m(x.permute(0, 3, 2, 1)), tm(tx.permute(0, 3, 2, 1)), **_tol(device))
+
+
+def test_batch_norm_state_dict_roundtrip():
+    tm = torch.nn.BatchNorm1d(3)
+    tm(torch.randn(4, 3))
+    m = wgtorch.nn.BatchNorm1d(3)
+    sd = {k: wgtorch.tensor(v.numpy()) for k, v in tm.state_dict().items()}
+    m.load_state_dict(sd)
+    assert int(m.num_batches_tracked) == 1
+    assert_close(m.running_var, tm.running_var)
+    assert m.num_batches_tracked.dtype == wgtorch.int64
+    del sd["num_batches_tracked"]  # an old checkpoint (version < 2) without the counter loads
+    m2 = wgtorch.nn.BatchNorm1d(3)
+    m2._load_from_state_dict(sd, "", {"version": 1}, True, [], [], [])
+
+
+def test_batch_norm_functional(device):
+    rng = np.random.default_rng(8)
+    a = rng.standard_normal((6, 4, 3)).astype(np.float32)
+    x, tx = _pair(a, device)
+    rm, rv = wgtorch.zeros(4, device=device), wgtorch.ones(4, device=device)
+    trm, trv = torch.zeros(4), torch.ones(4)
+    w, tw = _pair(rng.standard_normal(4), device)
+    y = F.batch_norm(x, rm, rv, w, None, True, 0.3, 1e-3)
+    ty = torch.nn.functional.batch_norm(tx, trm, trv, tw, None, True, 0.3, 1e-3)
+    assert_close(y, ty, **_tol(device))
+    assert_close(rm, trm, **_tol(device))
+    assert_close(rv, trv, **_tol(device))
+    _check_grads(y, ty, [(x, tx), (w, tw)], device)
+    y = F.batch_norm(x.detach(), None, None, training=True)
+    assert_close(y, torch.nn.functional.batch_norm(tx.detach(), None, None, training=True), **_tol(device))
