@@ -8,6 +8,7 @@ from .kernels import WGSL_T, kind, matmul_source, matmul_texture_source, out_typ
 
 _MAX_TEXTURES = 8     # packed operands kept for reuse (by size)
 _TEXTURE_MIN = 1 << 18  # M*N*K from which packing into textures pays off
+_TEXTURE_BATCHES = 256  # (three dispatches per batch)
 
 
 class LinalgOps:
@@ -72,7 +73,7 @@ class LinalgOps:
     # rgba32float textures first makes a large matmul ~15x faster there.
     def _textures_fit(self, m, n, kk, nbatch):
         lim = self.dev.limits["max-texture-dimension-2d"]
-        return (m * n * kk >= _TEXTURE_MIN and nbatch <= 16 and kk <= lim and
+        return (m * n * kk >= _TEXTURE_MIN and nbatch <= _TEXTURE_BATCHES and kk <= lim and
                 -(-m // 16) * 4 <= lim and -(-n // 16) * 4 <= lim)
 
     def _matmul_textures(self, a, abs_, b, bbs, out, m, n, kk, nbatch):
