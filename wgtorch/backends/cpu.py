@@ -212,6 +212,21 @@ def _erf(x):
     return np.copysign(r.reshape(x.shape), x).astype(x.dtype, copy=False)
 
 
+def _gelu(x):
+    """x Phi(x), Phi the standard normal cdf (GELU as one op)."""
+    return _arr(x * (0.5 * (1 + _erf(x * x.dtype.type(_SQRT1_2)))))
+
+
+def _gelu_grad(g, x):
+    """g (Phi(x) + x phi(x)): GELU's backward as one op."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        return _arr(g * (0.5 * (1 + _erf(x * x.dtype.type(_SQRT1_2))) +
+                         x * np.exp(-0.5 * x * x) * x.dtype.type(_INV_SQRT_2PI)))
+
+
+_SQRT1_2, _INV_SQRT_2PI = 1 / math.sqrt(2), 1 / math.sqrt(2 * math.pi)
+
+
 def _sigmoid(x):
     with np.errstate(over="ignore"):
         return _arr(1 / (1 + np.exp(-x)))
@@ -247,7 +262,7 @@ UNARY = {
     "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh,
     "sigmoid": _sigmoid, "relu": _relu, "erf": _erf, "floor": np.floor, "ceil": np.ceil,
     "round": _round, "trunc": np.trunc, "sign": _sign, "reciprocal": np.reciprocal,
-    "isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite,
+    "isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite, "gelu": lambda x: _gelu(x),
     "logical_not": np.logical_not, "bitwise_not": np.invert, "square": np.square,
 }
 
@@ -289,6 +304,7 @@ def _trunc_divide(x, y):
 
 BINARY = {
     "trunc_divide": _trunc_divide, "relu_grad": lambda g, y: g * ~(y <= 0),  # (NaN y passes g, as PyTorch)
+    "gelu_grad": lambda g, x: _gelu_grad(g, x),
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
     "floor_divide": np.floor_divide, "remainder": np.remainder, "pow": np.power,
     "maximum": np.maximum, "minimum": np.minimum, "atan2": np.arctan2,  # maximum/minimum keep NaN

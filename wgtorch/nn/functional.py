@@ -128,6 +128,8 @@ GeluBackward0 = _node("GeluBackward0", _gelu_d)
 def gelu(input, approximate="none"):
     if approximate not in ("none", "tanh"):
         raise RuntimeError("approximate argument must be either none or tanh.")
+    if approximate == "none" and input.dtype.is_floating_point:
+        return _ew.unary("gelu", input)  # one fused op each way
     return _activation(GeluBackward0, lambda x: _gelu_f(x, approximate), input, approximate=approximate)
 
 

@@ -20,6 +20,13 @@ class UnaryBackward(Node):
         return self.deriv(x, y, g)
 
 
+def _gelu_grad(x, g):
+    """GELU's backward: one fused op, or the composite when building a graph (create_graph)."""
+    if grad_mode.enabled or g._dtype is not x._dtype:
+        return g * (0.5 * (1 + (x * (1 / math.sqrt(2))).erf()) + x * (x * x * -0.5).exp() / math.sqrt(2 * math.pi))
+    return _make(x._be.binary("gelu_grad", g._data, x._data, x._dtype), x._dtype, x._be)
+
+
 def _relu_grad(y, g):
     """g where relu's output y > 0 (and where y is NaN), else 0: one fused op (PyTorch's
     threshold_backward); recorded as a composite when building a graph (create_graph)."""
@@ -57,6 +64,7 @@ _UNARY = {
     "sigmoid": ("SigmoidBackward0", lambda x, y, g: g * y * (1 - y), True),
     "relu": ("ReluBackward0", lambda x, y, g: _relu_grad(y, g), False),
     "erf": ("ErfBackward0", lambda x, y, g: g * (2 / math.sqrt(math.pi)) * (-x * x).exp(), True),
+    "gelu": ("GeluBackward0", lambda x, y, g: _gelu_grad(x, g), True),
     "reciprocal": ("ReciprocalBackward0", lambda x, y, g: -g * y * y, True),
     "square": ("PowBackward0", lambda x, y, g: g * 2 * x, False),
     "floor": ("FloorBackward0", lambda x, y, g: g * 0, False),

@@ -32,6 +32,7 @@ _FLOAT_ONLY = {
     "sin": "sin(a)", "cos": "cos(a)", "tan": "tan(a)", "tanh": "tanh_(a)", "asin": "asin(a)",
     "acos": "acos(a)", "atan": "atan(a)", "sinh": "sinh(a)", "cosh": "cosh(a)",
     "sigmoid": "1.0 / (1.0 + exp(-a))", "erf": "erf_(a)", "reciprocal": "1.0 / a",
+    "gelu": "0.5 * a * (1.0 + erf_(a * 0.7071067811865476))",
     "floor": "floor(a)", "ceil": "ceil(a)", "round": "round(a)", "trunc": "trunc(a)",
 }
 UNARY = {op: {"f": e} for op, e in _FLOAT_ONLY.items()}
@@ -67,6 +68,8 @@ BINARY = {
     "minimum": {"f": "select(min(a, b), nan(), is_nan(a) || is_nan(b))", "i": "min(a, b)", "b": "a && b"},
     "atan2": {"f": "atan2(a, b)"},
     "relu_grad": {"f": "select(a, 0.0, b <= 0.0)", "i": "select(a, 0, b <= 0)"},  # g, relu's output y
+    # g, gelu's input x: g * (Phi(x) + x phi(x))
+    "gelu_grad": {"f": "a * (0.5 * (1.0 + erf_(b * 0.7071067811865476)) + b * exp(-0.5 * b * b) * 0.3989422804014327)"},
     "bitwise_and": {"i": "a & b", "b": "a && b"},
     "bitwise_or": {"i": "a | b", "b": "a || b"},
     "bitwise_xor": {"i": "a ^ b", "b": "a != b"},
