@@ -1,11 +1,10 @@
 """Convolution, pooling and upsampling layers (Conv1d, Conv2d, ConvTranspose2d, pools, Upsample)."""
-import math
 
 from ...ops.creation import empty
 from .. import _conv as F
 from .. import functional as _F
-from .. import init
 from ..parameter import Parameter
+from .linear import default_init
 from .module import Module
 
 __all__ = [
@@ -86,13 +85,7 @@ class _ConvNd(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        # torch's defaults, in torch's order of draws: weight then bias
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        default_init(self.weight, self.bias, empty_bias_draws=False)
 
     def extra_repr(self):
         s = "{in_channels}, {out_channels}, kernel_size={kernel_size}, stride={stride}"

@@ -18,6 +18,18 @@ class Identity(Module):
         return input
 
 
+def default_init(weight, bias, empty_bias_draws=True):
+    """torch's default initialisation of Linear and convolution weights, in its order of
+    draws: kaiming-uniform (a=sqrt(5)) weight, then a bias uniform in +-1/sqrt(fan_in). With
+    no fan-in, Linear still draws its bias (bound 0); convolutions do not."""
+    init.kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = init._calculate_fan_in_and_fan_out(weight)
+        if fan_in > 0 or empty_bias_draws:
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(bias, -bound, bound)
+
+
 class Linear(Module):
     """y = x W^T + b, W of shape (out_features, in_features)."""
 
@@ -32,12 +44,7 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        # torch's defaults, in torch's order of draws: weight then bias
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        default_init(self.weight, self.bias)
 
     def forward(self, input):
         if input.ndim == 2 and self.bias is not None:
