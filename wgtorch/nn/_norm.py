@@ -134,7 +134,7 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
         raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape [*, "
                            f"{', '.join(str(s) for s in shape)}], but got input of size{list(input.shape)}".replace("[*, ", "[*"))
     if eps is None:
-        eps = float(_np.finfo(input.dtype.np).eps)
+        eps = 2.0 ** -7 if input.dtype is _dt.bfloat16 else float(_np.finfo(input.dtype.np).eps)  # finfo's eps
     dims = tuple(range(input.ndim - k, input.ndim))
     y = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
     return y if weight is None else y * weight

@@ -39,7 +39,9 @@ class LinalgOps:
         b, bbs = self._batched(b, batch)
         out = self._new(batch + (m, n), a.dtype)
         t = WGSL_T[STORAGE[a.dtype]]
-        if self._software and a.dtype == np.float32 and self._textures_fit(m, n, kk, nbatch):
+        if self._software and a.dtype == np.float32 and self._textures_fit(m, n, kk, nbatch) and \
+                max(a.storage.buffer.size, b.storage.buffer.size, out.storage.buffer.size) <= self.max_binding:
+            # (larger buffers go on to the storage kernels, whose bind groups refuse them by name)
             if out.size:
                 self._matmul_textures(a, abs_, b, bbs, out, m, n, kk, nbatch)
             return out
