@@ -228,3 +228,11 @@ def test_batch_norm_functional(device):
     _check_grads(y, ty, [(x, tx), (w, tw)], device)
     y = F.batch_norm(x.detach(), None, None, training=True)
     assert_close(y, torch.nn.functional.batch_norm(tx.detach(), None, None, training=True), **_tol(device))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_rms_norm_default_eps_is_the_computation_types(device, dtype):
+    x = [[1e-4, 2e-4, -3e-4], [1.0, 2.0, 3.0]]
+    got = wgtorch.nn.functional.rms_norm(wgtorch.tensor(x, dtype=getattr(wgtorch, dtype), device=device), (3,))
+    ref = torch.nn.functional.rms_norm(torch.tensor(x, dtype=getattr(torch, dtype)), (3,))
+    np.testing.assert_allclose(got.float().cpu().numpy(), ref.float().numpy(), rtol=2e-3 if dtype == "float16" else 1e-5)

@@ -134,9 +134,11 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
         raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape [*, "
                            f"{', '.join(str(s) for s in shape)}], but got input of size{list(input.shape)}".replace("[*, ", "[*"))
     if eps is None:
-        eps = 2.0 ** -7 if input.dtype is _dt.bfloat16 else float(_np.finfo(input.dtype.np).eps)  # finfo's eps
+        # PyTorch: the eps of the computation type (half types compute in float32)
+        eps = float(_np.finfo(_np.float64 if input.dtype is _dt.float64 else _np.float32).eps)
     dims = tuple(range(input.ndim - k, input.ndim))
-    y = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
+    x = input.float() if input.dtype in (_dt.float16, _dt.bfloat16) else input  # (x * x underflows in half)
+    y = (x * ((x * x).mean(dims, keepdim=True) + eps).rsqrt()).to(input.dtype)
     return y if weight is None else y * weight
 
 
