@@ -58,7 +58,8 @@ def _fusable(p, *others):
             return False
     if be.name == "cpu":
         return True
-    return dt is float32 and all(t is None or be.is_contiguous(t._data) for t in (p,) + others)
+    return dt is float32 and all(t is None or (be.is_contiguous(t._data) and be.storage_offset(t._data) == 0)
+                                 for t in (p,) + others)
 
 
 def _bump(*tensors):

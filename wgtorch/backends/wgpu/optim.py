@@ -1,9 +1,8 @@
-"""wgpu fused optimizer steps: one dispatch per parameter (contiguous float32)."""
+"""wgpu fused optimizer steps: one dispatch per parameter (contiguous float32 at offset 0:
+the kernel indexes every buffer from its start)."""
 import struct
 
 from .kernels import optim_source
-
-_WG = 256
 
 
 class OptimOps:
@@ -11,18 +10,12 @@ class OptimOps:
         flags = tuple(sorted(flags.items()))
         key = ("optim", kind_, flags)
         source = None if key in self.pipelines else optim_source(kind_, flags)
-        pipe, bgl = self._pipeline(key, 5, source, writable=(0, 2, 3, 4))
         n = p.size
-        if n == 0:
-            return
-        groups = -(-n // _WG)
-        gx, gy = (groups, 1) if groups <= 65535 else (65535, -(-groups // 65535))
-        data = struct.pack("<4I8f", n, gx * _WG, 0, 0, *(list(floats) + [0.0] * (8 - len(floats))))
-        off = self.queue.params(data)
         slots = [states[j] if j < len(states) and states[j] is not None else p for j in range(3)]  # (p: unused)
-        bufs = [p.storage.buffer, g.storage.buffer] + [h.storage.buffer for h in slots]
-        windows = [(4 * h.offset, 4 * n) for h in [p, g] + slots]
-        self.queue.dispatch(pipe, self._bind_group(key, bgl, bufs, len(data), windows), (gx, gy, 1), (off,))
+        handles = [p, g] + slots
+        words = [n, 0, 0, 0] + list(struct.unpack(f"<{len(floats)}I", struct.pack(f"<{len(floats)}f", *floats)))
+        self._run(key, [h.storage.buffer for h in handles], words + [0] * (12 - len(words)), n, source=source,
+                  row_word=1, writable=(0, 2, 3, 4))
 
     def sgd_(self, p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first):
         self._optim("sgd", {"maximize": maximize, "weight_decay": weight_decay != 0, "momentum": momentum != 0,
