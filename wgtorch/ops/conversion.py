@@ -1,4 +1,5 @@
 """Moving between dtypes and devices, copy_ and fills, and in-place random fills."""
+import math
 import warnings
 
 import numpy as np
@@ -91,9 +92,68 @@ def zero_(x):
 
 
 def _random_fill(x, kind, generator, a, b):
-    """Fill x in place with the backend's random draw (no autograd history)."""
+    """Fill x in place with the backend's random draw (no autograd history); cpu normals as PyTorch's
+    normal_kernel: the block algorithm for contiguous tensors of 16 elements or more, else one
+    normal_distribution<double> per element in memory order."""
     check_inplace(x)
-    x._be.copy_(x._data, x._be.random(kind, x.shape, x._dtype, gen(generator), a, b))
+    g = gen(generator)
+    if x.device.type == "cpu":
+        if kind == "normal" and not x.is_contiguous():
+            _store(x, g.normal_doubles(x.numel(), a, b))
+        else:  # values in drawing order, placed in the order the kernel visits x's elements
+            from .creation import cpu_draw
+            arr = cpu_draw(kind, x.numel(), x._dtype, g, a, b)
+            _place(x, x._be.random(kind, (x.numel(),), x._dtype, g, a, b) if arr is None else arr)
+    else:
+        x._be.copy_(x._data, x._be.random(kind, x.shape, x._dtype, g, a, b))
+    x._vc[0] += 1
+    return x
+
+
+def _memory_order(x):
+    """Row-major indices of x's elements in the order PyTorch's cpu kernels visit them (by address)."""
+    if x.is_contiguous():
+        return None
+    off = np.zeros((), np.int64)
+    for d, (n, st) in enumerate(zip(x.shape, x.stride())):
+        off = np.add.outer(off, np.arange(n, dtype=np.int64) * st) if d else np.arange(n, dtype=np.int64) * st
+    return np.argsort(np.asarray(off).reshape(-1), kind="stable")
+
+
+def _place(x, arr):
+    """Write storage values, in the order the kernel visits x's elements, into x."""
+    order = _memory_order(x)
+    if order is not None:
+        flat = np.empty_like(arr)
+        flat[order] = arr
+        arr = flat
+    x._be.copy_(x._data, arr.reshape(x.shape))
+
+
+def _store(x, vals):
+    """Write per-element values (float64 or bool, in the order the kernel visits x's elements) into x,
+    cast as c10 casts a double: through float for the 16-bit floats."""
+    dt = x._dtype
+    if dt is dtypes.bfloat16:
+        arr = bf16.encode(vals.astype(np.float32))
+    elif dt is dtypes.float16:
+        arr = vals.astype(np.float32).astype(np.float16)
+    else:
+        with np.errstate(invalid="ignore", over="ignore"):
+            arr = vals.astype(dt.np)
+    _place(x, arr)
+
+
+def _elementwise_fill(x, generator, values, composed):
+    """In-place random fill: on cpu PyTorch's stream (values(g, n) gives the kernel's per-element
+    results in visiting order); elsewhere the composed device draw."""
+    check_inplace(x)
+    if x.device.type == "cpu":
+        _store(x, values(gen(generator), x.numel()))
+    else:
+        with grad_mode.no_grad():
+            r = composed()
+            x._be.copy_(x._data, cast(r, x._dtype)._data)
     x._vc[0] += 1
     return x
 
@@ -241,29 +301,98 @@ def random_(x, *args, generator=None, **kwargs):
     return _random_fill(x, "randint", generator, lo, hi)
 
 
+def _unit(x, generator, dt=dtypes.float32):
+    return _make(x._be.random("uniform", x.shape, dt, gen(generator), 0.0, 1.0), dt, x._be)
+
+
 def bernoulli_(x, p=0.5, generator=None):
-    """1 where a uniform draw is below p (composed: it runs on every device)."""
-    check_inplace(x)
-    u = _make(x._be.random("uniform", x.shape, dtypes.float32, gen(generator), 0.0, 1.0), dtypes.float32, x._be)
-    with grad_mode.no_grad():
-        keep = u < (p.detach().to(dtypes.float32) if isinstance(p, Tensor) else p)
-        x._be.copy_(x._data, keep._data)
-    x._vc[0] += 1
-    return x
+    """1 where a uniform draw is below p. cpu as PyTorch's kernels: a float p draws 53-bit uniforms
+    (bernoulli_distribution<double>); a tensor p (broadcast to x) draws 53-bit uniforms for float64
+    p and 24-bit float ones otherwise, compared in p's precision."""
+    if isinstance(p, Tensor):
+        pt = p.detach()
+        if x.device.type == "cpu":
+            ph = expand(pt.to(x.device), x.shape)._host()
+            double = pt._dtype is dtypes.float64
+            ph = ph.astype(np.float64 if double else np.float32)
+            if not ((ph >= 0) & (ph <= 1)).all():
+                raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
+            order = _memory_order(x)
+            pv = ph.reshape(-1) if order is None else ph.reshape(-1)[order]
+
+            def values(g, n):
+                return g.uniform(n, np.float64 if double else np.float32) < pv
+            return _elementwise_fill(x, generator, values, None)
+        return _elementwise_fill(x, generator, None,
+                                 lambda: _unit(x, generator) < pt.to(x.device).to(dtypes.float32))
+    p = float(p)
+    if not 0 <= p <= 1:
+        raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
+    return _elementwise_fill(x, generator, lambda g, n: g.uniform(n, np.float64) < p,
+                             lambda: _unit(x, generator) < p)
 
 
 def bernoulli(x, p=None, generator=None):
+    """torch.bernoulli(input): each element 1 with probability input; bernoulli(input, p): with p."""
     out = x.new_empty(x.shape).detach()
     return bernoulli_(out, x.detach() if p is None else p, generator)
 
 
+def _float_only(x, name):
+    """Integer dtypes are refused with torch's errors."""
+    if x._dtype.is_floating_point:
+        return
+    if name == "log_normal_cpu":
+        raise NotImplementedError(f"\"{name}\" not implemented for '{_TORCH_NAMES.get(x._dtype.name, x._dtype.name)}'")
+    raise RuntimeError(f"{name} distribution is a continuous probability distribution. dtype must be a floating "
+                       f"point but you specified {x._dtype}")
+
+
+_TORCH_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
 def exponential_(x, lambd=1.0, generator=None):
-    check_inplace(x)
-    u = _make(x._be.random("uniform", x.shape, x._dtype, gen(generator), 0.0, 1.0), x._dtype, x._be)
-    with grad_mode.no_grad():
-        x._be.copy_(x._data, ((-u).log1p() * (-1.0 / lambd))._data)
-    x._vc[0] += 1
-    return x
+    """-log1p(-u) / lambd of a 53-bit uniform u, per element (exponential_distribution<double>)."""
+    _float_only(x, "Exponential")
+    if not lambd > 0:
+        raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd}")
+    return _elementwise_fill(x, generator, lambda g, n: (-1.0 / lambd) * np.log1p(-g.uniform(n, np.float64)),
+                             lambda: (-_unit(x, generator)).log1p() * (-1.0 / lambd))
+
+
+def geometric_(x, p, generator=None):
+    """ceil(log(u) / log1p(-p)) of a 53-bit uniform u, per element (geometric_distribution<double>)."""
+    if x._dtype is dtypes.bool_:
+        raise NotImplementedError("\"geometric_cpu\" not implemented for 'Bool'")
+    if not 0 < p < 1:
+        raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
+    q = math.log1p(-p)
+    return _elementwise_fill(x, generator, lambda g, n: np.ceil(np.log(g.uniform(n, np.float64)) / q),
+                             lambda: (_unit(x, generator).log() / q).ceil())
+
+
+def log_normal_(x, mean=1.0, std=2.0, generator=None):
+    """exp(mean + z * std) of one normal_distribution<double> sample z per element."""
+    _float_only(x, "log_normal_cpu")
+    if not std > 0:
+        raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std}")
+    from .creation import randn
+    return _elementwise_fill(x, generator, lambda g, n: np.exp(g.normal_doubles(n, mean, std)),
+                             lambda: (randn(x.shape, generator=generator, device=x.device) * std + mean).exp())
+
+
+def cauchy_(x, median=0.0, sigma=1.0, generator=None):
+    """median + sigma * tan(pi * (u - 0.5)) of a 53-bit uniform u, per element (fused as PyTorch's)."""
+    _float_only(x, "Cauchy")
+    if not sigma > 0:
+        raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma}")
+    from .._normal_fill import fma64
+
+    def values(g, n):
+        t = np.tan(math.pi * (g.uniform(n, np.float64) - 0.5))
+        return fma64(np.float64(sigma), t, np.float64(median))
+    return _elementwise_fill(x, generator, values,
+                             lambda: ((_unit(x, generator) - 0.5) * math.pi).tan() * sigma + median)
 
 
 def multinomial(probs, num_samples, replacement=False, generator=None):

@@ -8,7 +8,7 @@ from .. import bf16, dtypes
 from ..backends import for_device
 from ..device import CPU, _default as _default_device, device as _device
 from ..random import gen
-from .core import Tensor, _make
+from .core import Tensor, _make, grad_mode
 
 
 def _backend(device):
@@ -292,9 +292,37 @@ def _random_out(arr, dt, device, requires_grad):
 
 
 def _draw(kind, shape, dt, generator, device, requires_grad, a, b):
-    """Random values drawn on the device itself (the backend's `random` primitive)."""
+    """Random values drawn on the device itself (the backend's `random` primitive); cpu normals and
+    uniforms come from the generator's PyTorch transforms here (cpu_draw)."""
     be = _backend(device)
+    if be is for_device(CPU):
+        arr = cpu_draw(kind, math.prod(shape), dt, gen(generator), a, b)
+        if arr is not None:
+            return _finish(be.from_numpy(arr.reshape(shape)), dt, be, requires_grad)
     return _finish(be.random(kind, shape, dt, gen(generator), a, b), dt, be, requires_grad)
+
+
+def cpu_draw(kind, n, dt, g, a, b):
+    """PyTorch's cpu values for a contiguous draw, as stored (bfloat16 encoded), or None where the
+    backend's primitive already draws them (integers)."""
+    to_bits = bf16.encode if dt is dtypes.bfloat16 else (lambda v: v.astype(dt.np, copy=False))
+    if kind == "normal":
+        half = dt is dtypes.bfloat16
+        return to_bits(g.normal(n, np.float32 if half else dt.np, a, b, bfloat16=half))
+    if kind != "uniform":
+        return None
+    # uniform_real_distribution: u * (to - from) + from (fused in double for float64; the other
+    # dtypes from a 24-bit float u and float bounds, in double, rounded to float, then to the dtype),
+    # and a value that rounds to `to` becomes `from`, keeping the range half-open
+    if dt is dtypes.float64:
+        from .._normal_fill import fma64
+        v = fma64(g.uniform(n, np.float64), np.float64(b - a), np.float64(a)) if (a, b) != (0.0, 1.0) \
+            else g.uniform(n, np.float64)
+        return np.where(v == b, np.float64(a), v)
+    lo, hi = np.float32(a), np.float32(b)
+    v = (g.uniform(n, np.float32).astype(np.float64) * float(hi - lo) + float(lo)).astype(np.float32)
+    bits, lo_bits, hi_bits = to_bits(v), to_bits(np.array([lo]))[0], to_bits(np.array([hi]))[0]
+    return np.where(bits == hi_bits, lo_bits, bits)
 
 
 def _float_draw(kernel, kind, size, generator, dtype, device, requires_grad):
@@ -383,13 +411,25 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
            out=None):
     g = gen(generator)
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        # as PyTorch: normal_(0, std) then add_(mean) for a tensor mean and a float std; else
+        # normal_(0, 1) then mul_(std).add_(mean); the dtype and device of mean (else of std)
         ref = mean if isinstance(mean, Tensor) else std
         if isinstance(std, Tensor) and (std < 0).any():
             raise RuntimeError("normal expects all elements of std >= 0.0")
+        if not isinstance(std, Tensor) and std < 0:
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+        from .conversion import normal_
         from .shape import broadcast_tensors_shape
         shape = broadcast_tensors_shape(*(t for t in (mean, std) if isinstance(t, Tensor)))
-        z = randn(shape, generator=g, dtype=ref.dtype)
-        return (z.to(ref.device) * std + mean).detach()
+        out = empty(shape, dtype=ref.dtype, device=ref.device)
+        with grad_mode.no_grad():
+            if isinstance(std, Tensor):
+                normal_(out, 0.0, 1.0, generator=g)
+                out = out * std.detach() + (mean.detach() if isinstance(mean, Tensor) else mean)
+            else:
+                normal_(out, 0.0, std, generator=g)
+                out = out + mean.detach()
+        return out
     if std < 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
     return _draw("normal", _shape((tuple(size),)), _dt(dtype), g, device, requires_grad, mean, std)

@@ -138,6 +138,7 @@ M.update(
     to=cv.to, cpu=cv.cpu, cuda=cv.cuda, wgpu=cv.cuda, copy_=cv.copy_, fill_=cv.fill_, zero_=cv.zero_,
     uniform_=cv.uniform_, normal_=cv.normal_, random_=cv.random_, bernoulli_=cv.bernoulli_,
     bernoulli=cv.bernoulli, exponential_=cv.exponential_, multinomial=cv.multinomial,
+    geometric_=cv.geometric_, log_normal_=cv.log_normal_, cauchy_=cv.cauchy_,
     float=lambda s: sh.cast(s, dtypes.float32), double=lambda s: sh.cast(s, dtypes.float64),
     half=lambda s: sh.cast(s, dtypes.float16), bfloat16=lambda s: sh.cast(s, dtypes.bfloat16),
     long=lambda s: sh.cast(s, dtypes.int64),

@@ -5,10 +5,10 @@ from .kernels import out_type, random_source, scalar_bits
 class RandomOps:
     def random(self, kind_, shape, dt, gen, a, b):
         """uniform [a, b), normal (mean a, std b) or integers [a, b), from the
-        generator's seed and Philox offset (which advances by the blocks used)."""
+        generator's Philox seed and offset (which advances by the blocks used)."""
         out = self._new(tuple(shape), self._logical(dt))
         blocks = -(-out.size // 4)
-        seed, off = gen.initial_seed(), gen.philox_offset
+        seed, off = gen.philox_seed, gen.philox_offset
         gen.philox_offset += blocks
         rng = 0
         if kind_ == "randint":
