@@ -36,6 +36,10 @@ from .ops.shape import transpose as swapaxes
 from .ops.shape import cat as concat
 from .ops.shape import cat as concatenate
 from . import backends, cuda, wgpu  # device modules: nothing touches the GPU until called
+from ._tensor_types import CPU_TYPES as _CPU_TYPES
+import builtins as _builtins
+import math as _math
+import os as _os
 
 # dtypes under PyTorch's names
 float32 = float = _dt.float32
@@ -50,6 +54,11 @@ uint8 = _dt.uint8
 bool = _dt.bool_
 
 __version__ = "0.1.0"
+
+inf, nan, pi, e = _math.inf, _math.nan, _math.pi, _math.e
+
+# torch.FloatTensor, torch.LongTensor, ...: legacy constructors and isinstance() checks
+globals().update(_CPU_TYPES)
 
 
 def _method_fn(name):
@@ -68,7 +77,16 @@ for _name in ("neg", "negative", "abs", "absolute", "exp", "exp2", "log", "log2"
               "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal",
               "not_equal", "clamp_min", "clamp_max", "repeat_interleave", "view_as_real", "true_divide",
               "subtract", "multiply", "divide", "arctan2", "swapdims", "ravel", "expand_copy", "bernoulli",
-              "multinomial", "clone", "detach", "numel", "is_floating_point", "is_complex", "contiguous"):
+              "multinomial", "clone", "detach", "numel", "is_floating_point", "is_complex", "contiguous",
+              # in-place and small composites (ops/methods.py)
+              "abs_", "acos_", "asin_", "atan_", "ceil_", "clamp_", "clamp_max_", "clamp_min_", "clip_", "cos_",
+              "cosh_", "detach_", "erf_", "exp2_", "exp_", "expm1_", "fill_", "floor_", "ger", "is_inference",
+              "log10_", "log1p_", "log2_", "log_", "nan_to_num_", "neg_", "reciprocal_", "relu_", "round_",
+              "rsqrt_", "sigmoid_", "sin_", "sinh_", "sqrt_", "square_", "tan_", "tanh_", "trunc_", "zero_",
+              "positive", "sgn", "frac", "is_same_size", "is_nonzero", "is_signed", "conj", "resolve_conj",
+              "resolve_neg", "is_conj", "is_neg", "addcmul", "addcdiv", "hypot", "logaddexp", "xlogy", "fmax",
+              "fmin", "heaviside", "logit", "sinc", "erfc", "rad2deg", "deg2rad", "isposinf", "isneginf",
+              "trace", "take"):
     if hasattr(Tensor, _name) and _name not in globals():
         globals()[_name] = _method_fn(_name)
     elif hasattr(Tensor, _name) and _name in ("clone", "detach", "contiguous"):
@@ -102,18 +120,28 @@ def can_cast(from_, to):
     return from_.kind <= to.kind if from_.kind != to.kind else True
 
 
-def equal(a, b):
-    return a.shape == b.shape and (a == b).all().item()
+def equal(input, other):
+    """True when both have the same shape and elements (NaN is never equal)."""
+    return input.shape == other.shape and _builtins.bool((input == other).all().item())
 
 
-def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
-    return isclose(a, b, rtol, atol, equal_nan).all().item()
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return _builtins.bool(isclose(input, other, rtol, atol, equal_nan).all().item())
 
 
-def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
-    b = b if isinstance(b, Tensor) else tensor(b, dtype=a.dtype, device=a.device)
-    close = (a - b).abs() <= atol + rtol * b.abs()
-    close = close | (a == b)
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """|input - other| <= atol + rtol * |other| elementwise; infinities are close only to
+    themselves, NaNs only with equal_nan."""
+    a = input
+    b = other if isinstance(other, Tensor) else tensor(other, dtype=a.dtype, device=a.device)
+    same = a == b
+    if not a.is_floating_point() and not b.is_floating_point() and rtol == 0 and atol == 0:
+        return same
+    if not a.is_floating_point():
+        a, b = a.float(), b.float()
+    finite = a.isfinite() & b.isfinite()
+    fa, fb = where(finite, a, 0), where(finite, b, 0)  # no inf - inf on the way
+    close = same | (finite & ((fa - fb).abs() <= atol + rtol * fb.abs()))
     if equal_nan:
         close = close | (a.isnan() & b.isnan())
     return close
@@ -124,19 +152,110 @@ def rsub(input, other, alpha=1):
     return _rsub(input, other, alpha)
 
 
+def install_as_torch(vision=True):
+    """Make `import torch` (and `torch.<submodule>`; with vision, `torchvision`) give wgtorch's
+    modules. See wgtorch/_alias.py."""
+    from ._alias import install_as_torch as install
+    return install(vision=vision)
+
+
+# ---- flags PyTorch scripts set: accepted, recorded, read back ----------------------------
+def set_float32_matmul_precision(precision):
+    """Recorded (and linked to backends.cuda.matmul.allow_tf32, as in PyTorch); wgtorch's
+    float32 matmul always computes in float32."""
+    if precision not in ("highest", "high", "medium"):
+        import warnings
+        warnings.warn(f"{precision} is not one of 'highest', 'high', or 'medium'; the current "
+                      "set_float32_matmul_precision call has no effect.")
+        return
+    backends.cuda._precision[0] = precision
+
+
+def get_float32_matmul_precision():
+    return backends.cuda._precision[0]
+
+
+_deterministic = {"mode": False, "warn_only": False}
+
+
+def use_deterministic_algorithms(mode, *, warn_only=False):
+    """Recorded and read back (wgtorch has no alternative kernels for it to switch)."""
+    _deterministic.update(mode=_builtins.bool(mode), warn_only=_builtins.bool(warn_only))
+
+
+def are_deterministic_algorithms_enabled():
+    return _deterministic["mode"]
+
+
+def is_deterministic_algorithms_warn_only_enabled():
+    return _deterministic["warn_only"]
+
+
+_threads = [None]
+
+
+def get_num_threads():
+    """The threads NumPy's libraries may use (the cpu count unless set_num_threads said less)."""
+    return _threads[0] or _os.cpu_count() or 1
+
+
+def set_num_threads(n):
+    """Recorded for get_num_threads(); NumPy's BLAS keeps the thread pool it started with
+    (set OMP_NUM_THREADS before starting Python to change that)."""
+    n = _builtins.int(n)
+    if n <= 0:
+        raise RuntimeError("set_num_threads expects a positive integer")
+    _threads[0] = n
+
+
+def compile(model=None, *, fullgraph=False, dynamic=None, backend="inductor", mode=None, options=None,
+            disable=False):
+    """PyTorch's torch.compile, accepted: returns the model or function itself (wgtorch has no
+    graph compiler), so results are identical. Works as a decorator, with or without arguments."""
+    if model is None:
+        return lambda m: m
+    return model
+
+
 # Submodules loaded on first use (`torch.nn`, `torch.optim`, ...), as a plain import
 # would: importing wgtorch stays fast (nn and optim are not needed for tensor work).
-_LAZY = {"nn", "optim", "serialization", "utils"}
+# Some are written by later issues: a name whose module is absent is a plain AttributeError.
+_LAZY = {"nn", "optim", "serialization", "utils", "vision", "testing", "distributed", "multiprocessing", "amp",
+         "distributions", "onnx", "profiler", "jit", "linalg", "fft", "special", "hub", "export"}
 
 
 def __getattr__(name):
-    import importlib
-    if name in _LAZY:
-        return importlib.import_module("." + name, __name__)
-    if name in ("save", "load"):
-        return getattr(importlib.import_module(".serialization", __name__), name)
+    module = name if name in _LAZY else _LAZY_ATTRS.get(name)
+    if module is not None:
+        import importlib
+        try:
+            m = importlib.import_module("." + module, __name__)
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{module}":  # the module exists but an import inside it failed
+                raise
+        else:
+            if m.__name__ == f"{__name__}.{name}":
+                return m
+            if hasattr(m, name):
+                return getattr(m, name)
     raise AttributeError(f"module 'wgtorch' has no attribute '{name}'")
 
 
+# names that live in a submodule, loaded with it on first use
+_LAZY_ATTRS = {"save": "serialization", "load": "serialization", "autocast": "amp",
+               **{n: "amp.autocast_mode" for n in ("is_autocast_enabled", "set_autocast_enabled", "get_autocast_dtype",
+                                                   "set_autocast_dtype", "is_autocast_available",
+                                                   "get_autocast_cpu_dtype", "get_autocast_gpu_dtype",
+                                                   "is_autocast_cpu_enabled", "clear_autocast_cache",
+                                                   "is_autocast_cache_enabled", "set_autocast_cache_enabled")},
+               # torch.conv2d & co. are nn.functional's (same leading arguments)
+               **{n: "nn.functional" for n in ("conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d",
+                                               "max_pool1d", "max_pool2d", "avg_pool1d", "adaptive_avg_pool1d",
+                                               "max_pool1d_with_indices", "dropout", "celu", "selu", "rms_norm",
+                                               "layer_norm", "group_norm")}}
+
+
 def __dir__():
-    return sorted(set(globals()) | _LAZY | {"save", "load"})
+    import importlib.util
+    present = {n for n in _LAZY if importlib.util.find_spec("." + n, __name__) is not None}
+    return sorted(set(globals()) | present | set(_LAZY_ATTRS))

@@ -96,12 +96,20 @@ class Tensor:
     def _version(self):
         return self._vc[0]
 
-    def type(self, dtype=None):
+    def type(self, dtype=None, non_blocking=False, **kwargs):
+        """No argument: PyTorch's type name ('torch.FloatTensor', 'torch.cuda.FloatTensor' on
+        wgpu). Else a dtype, a legacy type (torch.LongTensor) or its name: this tensor cast
+        (and moved, for a cpu or cuda type), or itself when nothing changes."""
+        from . import _tensor_types as tt
         if dtype is None:
-            return _TYPE_NAMES[self._dtype]
+            return tt.type_name(self)
         if isinstance(dtype, str):
-            dtype = {v: k for k, v in _TYPE_NAMES.items()}[dtype]
-        return self.to(dtype)
+            dtype, dev = tt.from_name(dtype)
+        elif isinstance(dtype, tt._TensorType):
+            dtype, dev = dtype.dtype, dtype._device_type
+        else:
+            dev = None
+        return self.to(dtype) if dev is None else self.to(dev, dtype)
 
     def _wrap_dim(self, dim):
         n = self._data.ndim
@@ -205,6 +213,16 @@ class Tensor:
             raise TypeError(f"data must be a Tensor, not {type(value).__name__}")
         self._data, self._dtype, self._be = value._data, value._dtype, value._be
 
+    def pin_memory(self, device=None):
+        """Accepted for PyTorch code: wgpu uploads go through wgpu's own staging memory, so
+        there is no page-locked host memory to ask for; the cpu tensor itself is returned."""
+        if self._be.device.type != "cpu":
+            raise RuntimeError(f"cannot pin '{self.type()}' only dense CPU tensors can be pinned")
+        return self
+
+    def is_pinned(self, device=None):
+        return False  # see pin_memory()
+
     # ---- conversion to Python and NumPy -------------------------------------------
     def numpy(self, force=False):
         if self._rg and not force:
@@ -267,7 +285,8 @@ class Tensor:
         return id(self)
 
     def __format__(self, spec):
-        if self._data.ndim == 0:
+        # as PyTorch: a 0-d plain Tensor formats as its number (f"{loss:.4f}"); others as object
+        if self._data.ndim == 0 and type(self) is Tensor:
             return format(self.item(), spec)
         return object.__format__(self, spec)
 
@@ -299,12 +318,6 @@ class _RemovableHandle:
         if self._item in self._lst:
             self._lst.remove(self._item)
 
-
-_TYPE_NAMES = {dtypes.float32: "torch.FloatTensor", dtypes.float64: "torch.DoubleTensor",
-               dtypes.float16: "torch.HalfTensor", dtypes.bfloat16: "torch.BFloat16Tensor",
-               dtypes.int64: "torch.LongTensor", dtypes.int32: "torch.IntTensor",
-               dtypes.int16: "torch.ShortTensor", dtypes.int8: "torch.CharTensor",
-               dtypes.uint8: "torch.ByteTensor", dtypes.bool_: "torch.BoolTensor"}
 
 _new = object.__new__
 # Tensors made under inference_mode share this version counter: it marks them.

@@ -33,10 +33,30 @@ def get_device_name(device=None):
     return _adapter().info.get("device", "")
 
 
+class _DeviceProperties(dict):
+    """The adapter's properties as a dict, and as attributes under torch.cuda's names
+    (`name`, `total_memory`, `major`, `minor`, `multi_processor_count`, `is_integrated`)."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __repr__(self):
+        return (f"_WgpuDeviceProperties(name='{self['name']}', backend='{self['backend']}', "
+                f"total_memory={self['total_memory'] >> 20}MB, software={self['software']})")
+
+
+def _memory_total():
+    # WebGPU cannot report device memory: the figure the allocator caps against
+    return int(os.environ.get("WGTORCH_WGPU_MEMORY_TOTAL", str(8 << 30)))
+
+
 def get_device_properties(device=None):
     a = _adapter()
     info = a.info
-    return {
+    return _DeviceProperties({
         "name": info.get("device", ""),
         "backend": info.get("backend_type", ""),
         "adapter_type": info.get("adapter_type", ""),
@@ -46,7 +66,11 @@ def get_device_properties(device=None):
         "software": context.is_software(info),
         "features": sorted(a.features),
         "limits": dict(a.limits),
-    }
+        "total_memory": _memory_total(),
+        "major": 0, "minor": 0,  # no CUDA compute capability
+        "multi_processor_count": 1,
+        "is_integrated": info.get("adapter_type", "") in ("IntegratedGPU", "CPU"),
+    })
 
 
 def is_software():
@@ -84,8 +108,9 @@ def memory_reserved(device=None):
 
 
 def reset_peak_memory_stats(device=None):
-    a = _alloc()
-    a.peak = a.allocated
+    if is_available():
+        a = _alloc()
+        a.peak = a.allocated
 
 
 def empty_cache():

@@ -7,7 +7,25 @@ from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inferen
 from .graph import Node
 
 __all__ = ["backward", "grad", "Function", "FunctionCtx", "no_grad", "enable_grad", "set_grad_enabled",
-           "inference_mode", "is_grad_enabled", "is_inference_mode_enabled", "Node"]
+           "inference_mode", "is_grad_enabled", "is_inference_mode_enabled", "Node", "Variable"]
+
+
+class _VariableMeta(type):
+    def __instancecheck__(cls, obj):
+        from ..tensor import Tensor
+        return isinstance(obj, Tensor)
+
+
+class Variable(metaclass=_VariableMeta):
+    """The legacy `Variable(tensor, requires_grad=...)`: Variables and Tensors merged in
+    PyTorch 0.4, so this returns a Tensor sharing the data (a new graph leaf) and every
+    Tensor is an instance of Variable."""
+
+    def __new__(cls, data, requires_grad=False, volatile=False):
+        from ..tensor import Tensor
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Variable data has to be a tensor, but got {type(data).__name__}")
+        return data.detach().requires_grad_(requires_grad)
 
 
 def _seq(x):

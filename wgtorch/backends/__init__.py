@@ -45,3 +45,6 @@ def for_device(dev):
             raise RuntimeError(f"no backend for device {dev}")
         _by_device[dev] = be
     return be
+
+
+from . import cuda, cudnn  # noqa: E402,F401  (torch.backends.cuda / cudnn flags, accepted)

@@ -17,6 +17,8 @@ def prio(t):
 
 
 def device_mismatch(a, b):
+    if a.device.type == "cpu":  # PyTorch names the accelerator first, whatever the operands' order
+        a, b = b, a
     raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, "
                        f"{a.device} and {b.device}!")
 

@@ -280,11 +280,12 @@ def _binary_special(op, a, b, bd, dt):
 def _call(a, op, bd, dt, b):
     try:
         return a._be.binary(op, a._data, bd, dt)
-    except ValueError:
-        if isinstance(b, Tensor):
-            from .core import broadcast_shapes
-            broadcast_shapes(a.shape, b.shape)  # raises PyTorch's message
-        raise
+    except ValueError as e:
+        failed = e
+    if isinstance(b, Tensor):  # outside the except: PyTorch's message without NumPy's chained to it
+        from .core import broadcast_shapes
+        broadcast_shapes(a.shape, b.shape)  # raises PyTorch's message
+    raise failed
 
 
 def add(a, b, *, alpha=1, out=None):

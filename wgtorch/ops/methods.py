@@ -158,5 +158,80 @@ for _name in ("lerp", "round", "nan_to_num", "cumsum", "cumprod", "addmm", "badd
 
 M.update(__iand__=M["bitwise_and_"], __ior__=M["bitwise_or_"], __ixor__=M["bitwise_xor_"])
 
+def _top(name):
+    def method(self, *args, **kwargs):  # the wgtorch function of that name, self first
+        import wgtorch
+        return getattr(wgtorch, name)(self, *args, **kwargs)
+    method.__name__ = name
+    return method
+
+
+M.update(isclose=_top("isclose"), allclose=_top("allclose"), equal=_top("equal"))
+
+
+# ---- small composites PyTorch code uses (real tensors: conj and friends are the identity) --------
+def _xlogy(x, y):
+    y = y if isinstance(y, Tensor) else cr.full_like(x, y, dtype=dtypes.get_default_dtype()
+                                                      if not x.is_floating_point() else x.dtype)
+    r = x * y.log()
+    return ew.where((x == 0) & ~y.isnan(), cr.zeros_like(r), r)
+
+
+def _fmax_fmin(pick):
+    def method(self, other):  # the larger (smaller) value; NaN only where both are NaN
+        m = pick(self, other)
+        return ew.where(self.isnan(), other, ew.where(other.isnan(), self, m))
+    return method
+
+
+def _logit(self, eps=None):
+    x = self if eps is None else ew.clamp(self, eps, 1 - eps)
+    return (x / (1 - x)).log()
+
+
+def _sinc(self):
+    px = self * 3.141592653589793
+    return ew.where(self == 0, cr.ones_like(px), px.sin() / px)
+
+
+def _is_nonzero(self):
+    if self.numel() != 1:
+        raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous" if self.numel()
+                           else "Boolean value of Tensor with no values is ambiguous")
+    return bool(self.item())
+
+
+M.update(
+    absolute_=M["abs_"], arccos_=M["acos_"], arcsin_=M["asin_"], arctan_=M["atan_"], negative_=M["neg_"],
+    fix_=M["trunc_"], divide_=M["div_"], multiply_=M["mul_"], subtract_=M["sub_"], arctan2_=M["atan2_"],
+    greater_=M["gt_"], greater_equal_=M["ge_"], less_=M["lt_"], less_equal_=M["le_"], not_equal_=M["ne_"],
+    type_as=lambda self, other: self.type(other.type()),
+    is_signed=lambda self: self.dtype.is_signed,
+    itemsize=property(lambda self: self.dtype.itemsize),
+    nbytes=property(lambda self: self.numel() * self.dtype.itemsize),
+    is_meta=property(lambda self: False), is_sparse=property(lambda self: False),
+    is_quantized=property(lambda self: False), is_nested=property(lambda self: False),
+    get_device=lambda self: -1 if self.device.type == "cpu" else self.device.index,
+    positive=lambda self: self, sgn=M["sign"], frac=lambda self: self - self.trunc(),
+    is_same_size=lambda self, other: self.shape == other.shape, is_nonzero=_is_nonzero,
+    share_memory_=lambda self: self, is_shared=lambda self: False,
+    conj=lambda self: self, resolve_conj=lambda self: self, resolve_neg=lambda self: self,
+    is_conj=lambda self: False, is_neg=lambda self: False, real=property(lambda self: self),
+    addcmul=lambda self, t1, t2, *, value=1: self + value * t1 * t2,
+    addcdiv=lambda self, t1, t2, *, value=1: self + value * (t1 / t2),
+    hypot=lambda self, other: (self * self + other * other).sqrt(),
+    logaddexp=lambda self, other: ew.maximum(self, other) + (-(self - other).abs()).exp().log1p(),
+    xlogy=_xlogy, fmax=_fmax_fmin(ew.maximum), fmin=_fmax_fmin(ew.minimum),
+    heaviside=lambda self, values: ew.where(self == 0, values, (self > 0).to(self.dtype)),
+    logit=_logit, sinc=_sinc, erfc=lambda self: 1 - self.erf(),
+    rad2deg=lambda self: (self if self.is_floating_point() else self.float()) * (180.0 / 3.141592653589793),
+    deg2rad=lambda self: (self if self.is_floating_point() else self.float()) * (3.141592653589793 / 180.0),
+    isposinf=lambda self: self == float("inf"), isneginf=lambda self: self == float("-inf"),
+    trace=lambda self: self.diagonal().sum(), take=lambda self, index: self.reshape(-1)[index],
+)
+for _name in ("addcmul", "addcdiv", "hypot", "xlogy", "logit", "sinc", "erfc", "frac", "rad2deg", "deg2rad",
+              "sgn", "heaviside"):
+    M[_name + "_"] = _inplace_of(M[_name])
+
 for _name, _fn in M.items():
     setattr(Tensor, _name, _fn)

@@ -2,7 +2,7 @@
 
 
 def __getattr__(name):  # `wgtorch.utils.data` on first use, as after `import torch`
-    if name == "data":
+    if name in ("data", "checkpoint"):
         import importlib
-        return importlib.import_module(".data", __name__)
+        return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

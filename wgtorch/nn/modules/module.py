@@ -6,6 +6,7 @@ from collections import OrderedDict, namedtuple
 from collections.abc import Mapping
 
 from ... import dtypes
+from ...autograd.function import Function
 from ...autograd.grad_mode import no_grad
 from ...tensor import Tensor
 from ..parameter import Parameter
@@ -85,6 +86,8 @@ class Module:
         d["_forward_hooks_always_called"] = set()
         d["_forward_pre_hooks"] = OrderedDict()
         d["_forward_pre_hooks_with_kwargs"] = set()
+        d["_backward_hooks"] = OrderedDict()
+        d["_backward_pre_hooks"] = OrderedDict()
 
     def forward(self, *input):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
@@ -480,7 +483,37 @@ class Module:
             self._forward_hooks.move_to_end(handle.id, last=False)
         return handle
 
+    def register_full_backward_hook(self, hook, prepend=False):
+        """hook(module, grad_input, grad_output) -> new grad_input or None, called when the
+        gradients with respect to the module's positional tensor inputs are computed (None for
+        inputs that need no gradient; when none does, as soon as grad_output is known)."""
+        return self._add_backward_hook("_backward_hooks", hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """hook(module, grad_output) -> new grad_output or None, called when the gradients
+        with respect to the module's outputs are computed."""
+        return self._add_backward_hook("_backward_pre_hooks", hook, prepend)
+
+    def _add_backward_hook(self, name, hook, prepend):
+        if "_backward_hooks" not in self.__dict__:  # a module pickled before these existed
+            self.__dict__.update(_backward_hooks=OrderedDict(), _backward_pre_hooks=OrderedDict())
+        hooks = self.__dict__[name]
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
     def __call__(self, *args, **kwargs):
+        d = self.__dict__
+        backward_hooks = d.get("_backward_hooks") or d.get("_backward_pre_hooks")
+        if not (backward_hooks or d["_forward_hooks"] or d["_forward_pre_hooks"]):
+            return self.forward(*args, **kwargs)  # the common case: no hooks at all
+        if backward_hooks:
+            return _call_with_backward_hooks(self, args, kwargs)
+        return self._call_forward_hooks(*args, **kwargs)
+
+    def _call_forward_hooks(self, *args, **kwargs):
         if not (self._forward_hooks or self._forward_pre_hooks):
             return self.forward(*args, **kwargs)
         for hid, hook in list(self._forward_pre_hooks.items()):
@@ -537,3 +570,75 @@ class Module:
             else:
                 s += "\n  " + "\n  ".join(lines) + "\n"
         return s + ")"
+
+
+class _HookIdentity(Function):
+    """Identity over tensors whose backward hands the incoming gradients to a callback
+    (which may replace them): how full backward hooks see a module's gradients."""
+
+    @staticmethod
+    def forward(ctx, callback, *tensors):
+        ctx.callback = callback
+        ctx.set_materialize_grads(False)
+        return tensors
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return (None,) + tuple(ctx.callback(grads))
+
+
+def _through_identity(callback, tensors):
+    return _HookIdentity.apply(callback, *tensors)
+
+
+def _call_with_backward_hooks(module, args, kwargs):
+    """Run module(*args, **kwargs) with its full backward (pre-)hooks wired into the graph:
+    an identity before the forward catches grad_input, one after it catches grad_output."""
+    from ...autograd import grad_mode
+    if not grad_mode.is_grad_enabled():
+        return module._call_forward_hooks(*args, **kwargs)
+    args = list(args)
+    tensor_pos = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+    wrap_pos = [i for i in tensor_pos if args[i].requires_grad]
+    grad_output = [None]
+
+    def call_hooks(grad_input):
+        for hook in list(module._backward_hooks.values()):
+            res = hook(module, grad_input, grad_output[0])
+            if res is not None:
+                res = tuple(res) if isinstance(res, (tuple, list)) else (res,)
+                if len(res) != len(grad_input):
+                    raise RuntimeError(f"Backward hook returned an invalid number of grad_input, got "
+                                       f"{len(res)}, but expected {len(grad_input)}")
+                grad_input = res
+        return grad_input
+
+    def on_grad_input(grads):
+        by_pos = dict(zip(wrap_pos, grads))
+        new = call_hooks(tuple(by_pos.get(i) for i in tensor_pos))
+        return [g for i, g in zip(tensor_pos, new) if i in by_pos]
+
+    def on_grad_output(grads):
+        for hook in list(module._backward_pre_hooks.values()):
+            res = hook(module, grads)
+            if res is not None:
+                grads = tuple(res) if isinstance(res, (tuple, list)) else (res,)
+        grad_output[0] = grads
+        if not wrap_pos:  # no input needs a gradient: the hooks see grad_input of Nones now
+            call_hooks((None,) * len(tensor_pos))
+        return grads
+
+    if wrap_pos:
+        for i, t in zip(wrap_pos, _through_identity(on_grad_input, [args[i] for i in wrap_pos])):
+            args[i] = t
+    result = module._call_forward_hooks(*args, **kwargs)
+    outs = result if isinstance(result, (tuple, list)) else (result,)
+    out_pos = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o.requires_grad]
+    if not out_pos:
+        return result
+    new = list(outs)
+    for i, t in zip(out_pos, _through_identity(on_grad_output, [outs[i] for i in out_pos])):
+        new[i] = t
+    if isinstance(result, Tensor):
+        return new[0]
+    return type(result)(new) if not hasattr(result, "_fields") else type(result)(*new)
