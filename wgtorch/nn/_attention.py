@@ -3,7 +3,14 @@
 import math
 
 from .. import dtypes as _dt
+from ..amp import autocast_mode as _amp
+from ..autograd import grad_mode as _grad_mode
+from ..autograd.graph import Node as _Node
+from ..autograd.graph import attach as _attach
+from ..ops.core import _make
+from ..ops.core import sum_to as _sum_to
 from ..ops.creation import ones as _ones
+from ..ops.creation import zeros as _zeros
 
 __all__ = ["scaled_dot_product_attention"]
 
@@ -41,6 +48,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     ``is_causal`` keeps the lower triangle (top-left aligned); ``dropout_p`` drops attention weights
     (always, as torch: pass 0.0 in evaluation); ``enable_gqa`` repeats key/value heads (dim -3) to
     match the query's."""
+    if _amp.active:
+        query, key, value = _amp.cast("scaled_dot_product_attention", query, key, value)
     if is_causal and attn_mask is not None:
         raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True")
     if not (0.0 <= dropout_p <= 1.0):

@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 
+from ..amp import autocast_mode as _amp
 from ..autograd.grad_mode import no_grad as _no_grad
 from ..autograd.graph import Node as _Node
 from ..autograd.graph import attach as _attach
@@ -208,6 +209,8 @@ def _conv2d(x, weight, bias, stride, pads, dilation, groups):
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    if _amp.active:
+        input, weight, bias = _amp.cast("conv2d", input, weight, bias)
     batched = _batched(input, "conv2d", 2)
     x = input if batched else input.unsqueeze(0)
     if weight.ndim != 4:
@@ -221,6 +224,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    if _amp.active:
+        input, weight, bias = _amp.cast("conv1d", input, weight, bias)
     batched = _batched(input, "conv1d", 1)
     x = input if batched else input.unsqueeze(0)
     if weight.ndim != 3:
@@ -269,6 +274,8 @@ def _conv_transpose2d(x, weight, bias, stride, padding, output_padding, groups, 
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    if _amp.active:
+        input, weight, bias = _amp.cast("conv_transpose2d", input, weight, bias)
     batched = _batched(input, "conv_transpose2d", 2)
     x = input if batched else input.unsqueeze(0)
     if weight.ndim != 4:
@@ -280,6 +287,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    if _amp.active:
+        input, weight, bias = _amp.cast("conv_transpose1d", input, weight, bias)
     batched = _batched(input, "conv_transpose1d", 1)
     x = input if batched else input.unsqueeze(0)
     if weight.ndim != 3:

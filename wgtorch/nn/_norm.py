@@ -4,6 +4,7 @@ autograd node each (torch's names) whose backward is written in Tensor ops."""
 import numpy as _np
 
 from .. import dtypes as _dt
+from ..amp import autocast_mode as _amp
 from ..autograd import grad_mode as _grad_mode
 from ..autograd.grad_mode import no_grad as _no_grad
 from ..autograd.graph import Node as _Node
@@ -82,6 +83,8 @@ def _layer_norm(x, k, weight, bias, eps):
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    if _amp.active:
+        input, weight, bias = _amp.cast("layer_norm", input, weight, bias)
     shape = _shape_tuple(normalized_shape)
     k = len(shape)
     if k == 0:
@@ -106,6 +109,8 @@ def _tname(dt):
 
 # ---- group norm ----------------------------------------------------------------------------
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    if _amp.active:
+        input, weight, bias = _amp.cast("group_norm", input, weight, bias)
     if input.ndim < 2:
         raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {input.ndim}")
     n, c = input.shape[0], input.shape[1]
@@ -152,6 +157,8 @@ def _verify_batch_size(shape):
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    if _amp.active:
+        input, weight, bias = _amp.cast("batch_norm", input, weight, bias)
     c = input.shape[1] if input.ndim > 1 else 1
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
                     ("bias", bias)):

@@ -6,6 +6,7 @@ import math
 import warnings
 
 from .. import dtypes as _dt
+from ..amp import autocast_mode as _amp
 from ..autograd import grad_mode as _grad_mode
 from ..autograd.grad_mode import no_grad as _no_grad
 from ..autograd.graph import Node as _Node
@@ -157,6 +158,8 @@ SoftplusBackward0 = _node("SoftplusBackward0", lambda s, x, y, g: _where(
 
 
 def softplus(input, beta=1.0, threshold=20.0):
+    if _amp.active:
+        input = _amp.cast("softplus", input)[0]
     return _activation(SoftplusBackward0, lambda x: _softplus_f(x, beta, threshold), input,
                        beta=beta, threshold=threshold)
 
@@ -231,6 +234,8 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
 
 
 def linear(input, weight, bias=None):
+    if _amp.active:
+        input, weight, bias = _amp.cast("linear", input, weight, bias)
     out = input.matmul(weight.t())
     return out if bias is None else out + bias
 
@@ -319,6 +324,8 @@ def _diff_loss(node, f, input, target, reduction, **params):
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    if _amp.active:
+        input, target = _amp.cast("mse_loss", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if weight is not None:
         _warn_size(input, target)
@@ -327,6 +334,8 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    if _amp.active:
+        input, target = _amp.cast("l1_loss", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     _warn_size(input, target)
@@ -335,6 +344,8 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    if _amp.active:
+        input, target = _amp.cast("smooth_l1_loss", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if beta < 0:
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
@@ -348,6 +359,8 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    if _amp.active:
+        input, target = _amp.cast("huber_loss", input, target)
     if delta <= 0:
         raise RuntimeError("huber_loss does not support non-positive values for delta.")
 
@@ -477,6 +490,8 @@ def _nll(input, target, weight, ignore_index, reduction):
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    if _amp.active:
+        input, target, weight = _amp.cast("nll_loss", input, target, weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     return _nll(input, target, weight, ignore_index, reduction)[0]
 
@@ -485,6 +500,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                   reduction="mean", label_smoothing=0.0):
     """log_softmax over the class dim (1, or 0 for an unbatched (C,) input), then the nll of class-index
     targets, or -sum(target * log_softmax) for class-probability targets (target shaped as input)."""
+    if _amp.active:
+        input, target, weight = _amp.cast("cross_entropy", input, target, weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     cdim = 1 if input.ndim > 1 else 0
     if label_smoothing > 1.0:
@@ -522,6 +539,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """-(t log(x) + (1 - t) log(1 - x)), each log clamped at -100 as PyTorch does."""
+    if _amp.active:
+        input, target, weight = _amp.cast("binary_cross_entropy", input, target, weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if target.shape != input.shape:
         raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
@@ -587,6 +606,9 @@ class BinaryCrossEntropyWithLogitsBackward0(_Node):
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
                                      reduction="mean", pos_weight=None):
     """The log-sum-exp form: (1 - t) x + lw log(1 + exp(-x)), never exp of a large number."""
+    if _amp.active:
+        input, target, weight, pos_weight = _amp.cast("binary_cross_entropy_with_logits", input, target, weight,
+                                                      pos_weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if target.shape != input.shape:
         raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
@@ -605,6 +627,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     """Pointwise target * (log(target) - input) (0 where target == 0), input being log-probabilities."""
+    if _amp.active:
+        input, target = _amp.cast("kl_div", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if reduction == "mean":
         warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
@@ -700,6 +724,8 @@ def pad(input, pad, mode="constant", value=None):
 
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
     """input / max(||input||_p along dim, eps)."""
+    if _amp.active:
+        input = _amp.cast("normalize", input)[0]
     r = input / input.norm(p, dim, keepdim=True).clamp(min=eps)
     return r if out is None else out.copy_(r)
 

@@ -3,6 +3,7 @@ PyTorch's type promotion, comparisons, where, clamp, and their backwards."""
 import math
 
 from .. import dtypes
+from ..amp import autocast_mode as _amp
 from ..autograd import grad_mode
 from .core import (Node, Tensor, _make, attach, check_same_device, check_scalar, device_mismatch,
                    inplace, operand, prio, result_dtype, sum_to)
@@ -81,6 +82,8 @@ _INT_NOOP = {"floor", "ceil", "round", "trunc"}  # identity on integers
 def unary(op, x):
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}(): argument 'input' (position 1) must be Tensor, not {type(x).__name__}")
+    if _amp.active:
+        x = _amp.cast(op, x)[0]
     dt = x._dtype
     if op in _UNARY_FLOAT:
         dt = _float_dtype(dt)

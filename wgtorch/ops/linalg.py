@@ -1,5 +1,6 @@
 """matmul with PyTorch's 1-D/2-D/batched rules, mm, bmm, dot, outer, addmm, einsum."""
 from .. import dtypes
+from ..amp import autocast_mode as _amp
 from ..autograd import grad_mode
 from .core import Node, Tensor, _make, attach, broadcast_shapes, device_mismatch, sum_to
 
@@ -54,6 +55,8 @@ def _mm_nd(a, b, name):
 
 
 def matmul(a, b, out=None):
+    if _amp.active:
+        a, b = _amp.cast("matmul", a, b)
     _check("matmul", a, b)
     an, bn = a._data.ndim, b._data.ndim
     if an >= 2 and bn >= 2:
@@ -81,6 +84,8 @@ def rmatmul(a, b):
 
 
 def mm(a, b):
+    if _amp.active:
+        a, b = _amp.cast("mm", a, b)
     _check("mm", a, b)
     if a.ndim != 2 or b.ndim != 2:
         raise RuntimeError(f"{'self' if a.ndim != 2 else 'mat2'} must be a matrix")
@@ -88,6 +93,8 @@ def mm(a, b):
 
 
 def bmm(a, b):
+    if _amp.active:
+        a, b = _amp.cast("bmm", a, b)
     _check("bmm", a, b)
     if a.ndim != 3 or b.ndim != 3:
         raise RuntimeError(f"batch{1 if a.ndim != 3 else 2} must be a 3D tensor")
@@ -98,6 +105,8 @@ def bmm(a, b):
 
 
 def mv(a, v):
+    if _amp.active:
+        a, v = _amp.cast("mv", a, v)
     _check("mv", a, v)
     if a.ndim != 2 or v.ndim != 1:
         raise RuntimeError("vector + matrix @ vector expected, got " + f"{a.ndim}, {v.ndim}")
@@ -111,6 +120,8 @@ class DotBackward0(Node):
 
 
 def dot(a, b):
+    if _amp.active:
+        a, b = _amp.cast("dot", a, b)
     _check("dot", a, b)
     if a.ndim != 1 or b.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
@@ -155,6 +166,8 @@ class AddmmBackward0(Node):
 
 def addmm(inp, m1, m2, *, beta=1, alpha=1):
     """beta * inp + alpha * (m1 @ m2): nn.Linear's op (grad_fn AddmmBackward0)."""
+    if _amp.active:
+        inp, m1, m2 = _amp.cast("addmm", inp, m1, m2)
     _check("addmm", m1, m2)
     if m1.ndim != 2 or m2.ndim != 2:
         raise RuntimeError("mat1 must be a matrix, got " + f"{m1.ndim}-D tensor")
@@ -175,6 +188,8 @@ def addmm(inp, m1, m2, *, beta=1, alpha=1):
 
 
 def baddbmm(inp, b1, b2, *, beta=1, alpha=1):
+    if _amp.active:
+        inp, b1, b2 = _amp.cast("baddbmm", inp, b1, b2)
     r = bmm(b1, b2)
     return (r * alpha if alpha != 1 else r) + (inp * beta if beta != 1 else inp) if beta != 0 else r * alpha
 
@@ -184,6 +199,8 @@ def einsum(equation, *operands):
     where two operands contract one index set: the common case)."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
+    if _amp.active:
+        operands = _amp.cast("einsum", *operands)
     eq = equation.replace(" ", "")
     if "->" in eq:
         lhs, out = eq.split("->")

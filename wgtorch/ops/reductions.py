@@ -3,6 +3,7 @@ import builtins as _b
 from collections import namedtuple
 
 from .. import dtypes
+from ..amp import autocast_mode as _amp
 from ..autograd import grad_mode
 from .core import Node, Tensor, _make, attach, normalize_dims, wrap_dim
 from .shape import flip
@@ -73,6 +74,8 @@ def _reduce(op, x, dim, keepdim, dt, node_pair):
 
 
 def sum(x, dim=None, keepdim=False, *, dtype=None):
+    if _amp.active and dtype is None:
+        x = _amp.cast("sum", x)[0]
     dt = dtypes.to_dtype(dtype) if dtype is not None else \
         (x._dtype if x._dtype.is_floating_point else dtypes.int64)
     return _reduce("sum", x, dim, keepdim, dt, (SumBackward0, SumBackward1))
@@ -137,6 +140,8 @@ def _prod_others(x, d):
 
 
 def prod(x, dim=None, keepdim=False, *, dtype=None):
+    if _amp.active and dtype is None:
+        x = _amp.cast("prod", x)[0]
     dt = dtypes.to_dtype(dtype) if dtype is not None else \
         (x._dtype if x._dtype.is_floating_point else dtypes.int64)
     r = _reduce("prod", x, dim, keepdim, dt, None)
@@ -334,6 +339,8 @@ def any(x, dim=None, keepdim=False):
 
 
 def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
+    if _amp.active and dtype is None:
+        x = _amp.cast("norm", x)[0]
     if dtype is not None:
         x = x.to(dtype)
     if not x._dtype.is_floating_point:
@@ -372,6 +379,8 @@ class NormBackward1(Node):
 
 
 def logsumexp(x, dim, keepdim=False):
+    if _amp.active:
+        x = _amp.cast("logsumexp", x)[0]
     from .elementwise import where
     if not x._dtype.is_floating_point:
         x = x.to(dtypes.get_default_dtype())
@@ -460,10 +469,14 @@ def _scan(op, x, dim, dtype):
 
 
 def cumsum(x, dim, *, dtype=None):
+    if _amp.active and dtype is None:
+        x = _amp.cast("cumsum", x)[0]
     return _scan("cumsum", x, dim, dtype)
 
 
 def cumprod(x, dim, *, dtype=None):
+    if _amp.active and dtype is None:
+        x = _amp.cast("cumprod", x)[0]
     return _scan("cumprod", x, dim, dtype)
 
 
@@ -498,10 +511,14 @@ def _softmax(op, node, x, dim, dtype):
 
 
 def softmax(x, dim=None, dtype=None):
+    if _amp.active and dtype is None:
+        x = _amp.cast("softmax", x)[0]
     return _softmax("softmax", SoftmaxBackward0, x, dim, dtype)
 
 
 def log_softmax(x, dim=None, dtype=None):
+    if _amp.active and dtype is None:
+        x = _amp.cast("log_softmax", x)[0]
     return _softmax("log_softmax", LogSoftmaxBackward0, x, dim, dtype)
 
 

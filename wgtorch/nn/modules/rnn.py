@@ -17,6 +17,7 @@ from ...ops.shape import cat, stack
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from ..utils.rnn import PackedSequence
 from .module import Module
 
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNBase", "RNNCell", "RNNCellBase"]
@@ -65,6 +66,12 @@ def _split(x, n):
     """The last dim of 2-D x in n equal pieces."""
     h = x.shape[-1] // n
     return _Split.apply(x, 1, [h] * n)
+
+
+def _like(state, x):
+    """state in x's dtype: under autocast the input projection is in the lower type, and the
+    recurrence runs in it (as cuDNN's RNN does under PyTorch's autocast)."""
+    return state if state.dtype is x.dtype else state.to(x.dtype)
 
 
 # ---- one time step of each kind (x_proj: the input projection with its biases folded in) ----------
@@ -225,8 +232,8 @@ class RNNBase(Module):
                 if b_ih is not None and not gru:
                     b_ih = b_ih + b_hh  # both biases fold into the input projection
                 xp = _proj(x2d, p["w_ih"], b_ih).view(*lead, -1)
-                h = h0[idx]
-                c = c0[idx] if lstm else None
+                h = _like(h0[idx], xp)
+                c = _like(c0[idx], xp) if lstm else None
                 xs = _Unbind.apply(xp, tdim)
                 hs = []
                 for xt in (reversed(xs) if direction == 1 else xs):
@@ -247,9 +254,97 @@ class RNNBase(Module):
                 x = F.dropout(x, self.dropout, True)
         return x, h_n, c_n
 
+    def _run_packed(self, data, batch_sizes, h0, c0):
+        """_run over packed data (sum of lengths, F), the sequences sorted longest first: step t
+        updates the first batch_sizes[t] rows of the state; the others keep theirs (the forward
+        direction: they have ended) or have not started yet (the reverse direction, which walks
+        the steps backwards and takes a row's initial state when its sequence starts)."""
+        num_directions = 2 if self.bidirectional else 1
+        lstm, gru = self.mode == "LSTM", self.mode == "GRU"
+        act = "relu" if self.mode == "RNN_RELU" else "tanh"
+        H = self.hidden_size
+        x = data
+        h_n, c_n = [], []
+        for layer in range(self.num_layers):
+            outs = []
+            for direction in range(num_directions):
+                idx = layer * num_directions + direction
+                p = dict(zip(("w_ih", "w_hh", "b_ih", "b_hh", "w_hr"), (None,) * 5))
+                for name in self._all_weights[idx]:
+                    key = name.split("_l")[0].replace("weight", "w").replace("bias", "b")
+                    p[key] = getattr(self, name)
+                b_ih, b_hh = p["b_ih"], p["b_hh"]
+                if b_ih is not None and not gru:
+                    b_ih = b_ih + b_hh
+                xs = _Split.apply(_proj(x, p["w_ih"], b_ih), 0, batch_sizes)  # one piece per step
+                h0i = _like(h0[idx], xs[0])
+                c0i = _like(c0[idx], xs[0]) if lstm else None
+                steps = range(len(batch_sizes) - 1, -1, -1) if direction == 1 else range(len(batch_sizes))
+                hs = [None] * len(batch_sizes)
+                n0 = batch_sizes[0] if direction == 0 else batch_sizes[-1]  # the reverse direction: rows
+                h = h0i[:n0]                                                  # join as their sequences start
+                c = c0i[:n0] if lstm else None
+                for t in steps:
+                    n = batch_sizes[t]
+                    if n > h.shape[0]:
+                        h = cat([h, h0i[h.shape[0]:n]], 0)
+                        if lstm:
+                            c = cat([c, c0i[c.shape[0]:n]], 0)
+                    whole = n == h.shape[0]
+                    ht = h if whole else h[:n]
+                    if lstm:
+                        ct = c if whole else c[:n]
+                        ht, ct = _lstm_step(xs[t], ht, ct, p["w_hh"], p["w_hr"])
+                        c = ct if whole else cat([ct, c[n:]], 0)
+                    elif gru:
+                        ht = _gru_step(xs[t], ht, p["w_hh"], b_hh, H)
+                    else:
+                        ht = _rnn_step(xs[t], ht, p["w_hh"], act)
+                    hs[t] = ht
+                    h = ht if whole else cat([ht, h[n:]], 0)
+                outs.append(cat(hs, 0))
+                h_n.append(h)
+                c_n.append(c)
+            x = outs[0] if num_directions == 1 else cat(outs, -1)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, True)
+        return x, h_n, c_n
+
+    def _packed_forward(self, input, hx):
+        """forward for a PackedSequence: hx (in the caller's batch order) is permuted to the sorted
+        order, and the final states back."""
+        data, batch_sizes, sorted_indices, unsorted_indices = input
+        if data.dim() != 2:
+            raise ValueError(f"input must have 2 dimensions, got {data.dim()}")
+        self._check_input(data)
+        bs = [int(b) for b in batch_sizes.tolist()]
+        lstm = self.mode == "LSTM"
+        real_hidden = self.proj_size if self.proj_size > 0 else self.hidden_size
+        exp_h = self._expected_hidden_size(bs[0], real_hidden)
+        exp_c = self._expected_hidden_size(bs[0], self.hidden_size)
+        kw = {"dtype": data.dtype, "device": data.device}
+        if hx is None:
+            h0 = zeros(*exp_h, **kw)
+            c0 = zeros(*exp_c, **kw) if lstm else None
+        else:
+            h0, c0 = hx if lstm else (hx, None)
+            if sorted_indices is not None:
+                h0 = h0.index_select(1, sorted_indices)
+                c0 = c0.index_select(1, sorted_indices) if lstm else None
+        self._check_hidden(h0, exp_h, "Expected hidden[0] size {}, got {}" if lstm else
+                           "Expected hidden size {}, got {}")
+        if lstm:
+            self._check_hidden(c0, exp_c, "Expected hidden[1] size {}, got {}")
+        out, h_n, c_n = self._run_packed(data, bs, h0, c0)
+        h_n = stack(h_n, 0)
+        c_n = stack(c_n, 0) if lstm else None
+        if unsorted_indices is not None:
+            h_n = h_n.index_select(1, unsorted_indices)
+            c_n = c_n.index_select(1, unsorted_indices) if lstm else None
+        out = PackedSequence(out, batch_sizes, sorted_indices, unsorted_indices)
+        return out, ((h_n, c_n) if lstm else h_n)
+
     def _prepare(self, input, name):
-        if not hasattr(input, "dim"):
-            raise NotImplementedError(f"{type(self).__name__}: packed sequences are not supported")
         if input.dim() not in (2, 3):
             raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}D tensor instead"
                              if name == "RNN" else
@@ -262,6 +357,8 @@ class RNNBase(Module):
 
     def _simple_forward(self, input, hx, name):
         """RNN and GRU: one state tensor."""
+        if isinstance(input, PackedSequence):
+            return self._packed_forward(input, hx)
         input, is_batched, batch = self._prepare(input, name)
         if hx is not None:
             if is_batched and hx.dim() != 3:
@@ -331,6 +428,8 @@ class LSTM(RNNBase):
         super().__init__("LSTM", *args, **kwargs)
 
     def forward(self, input, hx=None):
+        if isinstance(input, PackedSequence):
+            return self._packed_forward(input, hx)
         input, is_batched, batch = self._prepare(input, "LSTM")
         real_hidden = self.proj_size if self.proj_size > 0 else self.hidden_size
         self._check_input(input)

@@ -1,5 +1,5 @@
-"""nn.utils: gradient clipping and parameter/vector conversion."""
-from . import clip_grad, convert_parameters
+"""nn.utils: gradient clipping, parameter/vector conversion, variable-length sequences (rnn)."""
+from . import clip_grad, convert_parameters, rnn
 from .clip_grad import (
            clip_grad_norm,
            clip_grad_norm_,
@@ -10,4 +10,4 @@ from .clip_grad import (
 from .convert_parameters import parameters_to_vector, vector_to_parameters
 
 __all__ = ["clip_grad", "clip_grad_norm", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_",
-           "convert_parameters", "get_total_norm", "parameters_to_vector", "vector_to_parameters"]
+           "convert_parameters", "get_total_norm", "parameters_to_vector", "rnn", "vector_to_parameters"]
