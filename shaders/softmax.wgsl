@@ -6,27 +6,6 @@ struct Params { rows: u32, n: u32, in_offset: u32, row_groups: u32 }
 @group(0) @binding(1) var<storage, read> inp: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
 
-var<workgroup> acc: array<f32, 256>;
-
-fn is_nan(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-
-fn tree(lid: u32, is_max: bool) -> f32 {
-    workgroupBarrier();
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            let a = acc[lid];
-            let b = acc[lid + s];
-            acc[lid] = select(a + b, select(max(a, b), a + b, is_nan(a) || is_nan(b)), is_max);
-        }
-        workgroupBarrier();
-    }
-    let r = acc[0];
-    workgroupBarrier();
-    return r;
-}
-
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     let row = wid.y * p.row_groups + wid.x;
@@ -40,14 +19,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         let x = inp[base + j];
         m = select(max(m, x), x + m, is_nan(x) || is_nan(m));
     }
-    acc[lid] = m;
-    m = tree(lid, true);
+    m = row_reduce(lid, m, true);
     var s = 0.0;
     for (var j = lid; j < p.n; j += 256u) {
         s += exp(inp[base + j] - m);
     }
-    acc[lid] = s;
-    s = tree(lid, false);
+    s = row_reduce(lid, s, false);
     for (var j = lid; j < p.n; j += 256u) {
         let z = inp[base + j] - m;
         out[row * p.n + j] = $RESULT;

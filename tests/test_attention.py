@@ -44,6 +44,63 @@ def _check_params(wmod, tmod, device, rtol=None, atol=None):
         assert_close(p.grad, tp[name].grad, rtol=rtol or RTOL[device], atol=atol or ATOL[device])
 
 
+# ---- the fused attention primitive ----------------------------------------------------------------
+@pytest.mark.parametrize("L,S,E,Ev,mask", [(3, 1000, 8, 5, None), (70, 70, 16, 16, "causal"), (5, 300, 4, 130, "bool"),
+                                           (9, 1100, 4, 4, "float"), (4, 4, 3, 3, "all_masked")])
+def test_fused_attention_long_keys_and_masks(oracle, device, L, S, E, Ev, mask):
+    """The fused kernel at up to 1024 keys (scores in workgroup memory), more threads than keys
+    and values wider than a workgroup; 1100 keys take the composite on wgpu; a row with every
+    key masked gives 0 (and no gradient), as torch's."""
+    q, tq = _pair(oracle, (2, L, E), device, 1)
+    k, tk = _pair(oracle, (2, S, E), device, 2)
+    v, tv = _pair(oracle, (2, S, Ev), device, 3)
+    kw, tkw = {}, {}
+    if mask == "causal":
+        kw = tkw = {"is_causal": True}
+    elif mask in ("bool", "all_masked"):
+        keep = np.random.default_rng(4).random((L, S)) > 0.3
+        keep[:, 0] = mask == "bool"
+        if mask == "all_masked":
+            keep[1:, 0] = True
+            keep[0, :] = False
+        kw, tkw = {"attn_mask": wgtorch.tensor(keep, device=device)}, {"attn_mask": oracle.tensor(keep)}
+    elif mask == "float":
+        b, tb = _pair(oracle, (1, L, S), device, 5)
+        kw, tkw = {"attn_mask": b}, {"attn_mask": tb}
+    y = F.scaled_dot_product_attention(q, k, v, **kw)
+    ty = oracle.nn.functional.scaled_dot_product_attention(tq, tk, tv, **tkw)
+    assert_close(y, ty.detach(), rtol=RTOL[device], atol=ATOL[device])
+    _backward(oracle, device, y, ty)
+    for a, b in ((q, tq), (k, tk), (v, tv)) + (((kw["attn_mask"], tkw["attn_mask"]),) if mask == "float" else ()):
+        assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_fused_attention_double_backward(oracle, device):
+    q, tq = _pair(oracle, (2, 4, 3), device, 6)
+    k, tk = _pair(oracle, (2, 5, 3), device, 7)
+    v, tv = _pair(oracle, (2, 5, 2), device, 8)
+    (gq,) = wgtorch.autograd.grad(F.scaled_dot_product_attention(q, k, v, is_causal=True).pow(2).sum(), q,
+                                  create_graph=True)
+    (tgq,) = oracle.autograd.grad(oracle.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=True)
+                                  .pow(2).sum(), tq, create_graph=True)
+    assert_close(gq, tgq.detach(), rtol=1e-4, atol=1e-5)
+    c = _arr(tuple(tgq.shape), 9)
+    (gq * wgtorch.tensor(c, device=device)).sum().backward()
+    (tgq * oracle.tensor(c)).sum().backward()
+    for a, b in ((q, tq), (k, tk), (v, tv)):
+        assert_close(a.grad, b.grad, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_fused_attention_half(oracle, device, dtype):
+    a = [_arr((2, 5, 4), s) for s in (10, 11, 12)]
+    got = F.scaled_dot_product_attention(*(wgtorch.tensor(x, device=device).to(getattr(wgtorch, dtype)) for x in a))
+    want = oracle.nn.functional.scaled_dot_product_attention(*(oracle.tensor(x).to(getattr(oracle, dtype))
+                                                                for x in a))
+    assert got.dtype == getattr(wgtorch, dtype)
+    assert_close(got.float(), want.float(), rtol=2e-2, atol=2e-2)
+
+
 # ---- F.scaled_dot_product_attention --------------------------------------------------------------
 SDPA_CASES = [
     # (query shape, key length, value dim, mask kind, extra kwargs)

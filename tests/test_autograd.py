@@ -1232,3 +1232,20 @@ def test_grad_is_not_tracked_by_default(device):
     assert not g.requires_grad and g.grad_fn is None
     (x ** 2).sum().backward()
     assert not x.grad.requires_grad and x.grad.is_leaf
+
+
+def test_mixed_dtype_op_passes_gradients_back_in_each_inputs_dtype(device, oracle):
+    """A bfloat16 matmul times a float32 tensor: the product promotes, and the gradient flowing
+    back into the matmul is bfloat16 again (as PyTorch's engine casts it)."""
+    a = np.array([[0.5, -1.25], [2.0, 0.75], [1.5, -0.5]], np.float32)
+    b = np.array([[1.0, 0.25], [-0.5, 2.0]], np.float32)
+    c = np.array([1.5, -2.0], np.float32)
+    x = wgtorch.tensor(a, device=device).to(wgtorch.bfloat16).requires_grad_()
+    w = wgtorch.tensor(b, device=device).to(wgtorch.bfloat16).requires_grad_()
+    tx = oracle.tensor(a).to(oracle.bfloat16).requires_grad_()
+    tw = oracle.tensor(b).to(oracle.bfloat16).requires_grad_()
+    ((x @ w) * wgtorch.tensor(c, device=device)).sum().backward()
+    ((tx @ tw) * oracle.tensor(c)).sum().backward()
+    assert x.grad.dtype == w.grad.dtype == wgtorch.bfloat16
+    np.testing.assert_array_equal(to_np(x.grad.float()), tx.grad.float().numpy())
+    np.testing.assert_array_equal(to_np(w.grad.float()), tw.grad.float().numpy())

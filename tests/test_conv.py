@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
-from conftest import assert_close
+from conftest import assert_close, to_np
 
 import wgtorch
 import wgtorch.nn.functional as F
@@ -357,3 +357,18 @@ def test_small_cnn_training_matches_torch(device):
         wl.backward()
         wopt.step()
         assert abs(wl.item() - tl.item()) <= 1e-4 * abs(tl.item()) + 1e-6
+
+
+def test_max_pool2d_ties_gradient_goes_to_first(device, oracle):
+    """Windows full of equal values: torch's max pooling sends the gradient to the first one."""
+    a = np.zeros((2, 3, 6, 6), np.float32)
+    a[0, 0, :2, :2] = 1.0
+    x = wgtorch.tensor(a, device=device, requires_grad=True)
+    tx = oracle.tensor(a, requires_grad=True)
+    y, i = wgtorch.nn.functional.max_pool2d(x, 2, return_indices=True)
+    ty, ti = oracle.nn.functional.max_pool2d(tx, 2, return_indices=True)
+    g = np.random.default_rng(0).standard_normal(ty.shape).astype(np.float32)
+    y.backward(wgtorch.tensor(g, device=device))
+    ty.backward(oracle.tensor(g))
+    np.testing.assert_array_equal(to_np(i), ti.numpy())
+    np.testing.assert_allclose(to_np(x.grad), tx.grad.numpy(), rtol=1e-6, atol=1e-6)

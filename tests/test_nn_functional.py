@@ -129,6 +129,22 @@ def test_activation_extremes(device, oracle):
         assert_close(out, ft(oracle.nn.functional, oracle.tensor(a)).numpy(), 1e-5, 1e-6)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_gelu_grad_extremes(device, oracle, dtype):
+    """GELU's fused backward (cpu derives Phi from the output in float32) at 0, tiny, huge,
+    infinite and NaN inputs, and in half types, against torch."""
+    a = np.array([0.0, -0.0, 1e-35, -1e-35, 1e-3, -0.7, 1.3, -5.0, 6.0, -20.0, 20.0, 3e38, -3e38,
+                  np.inf, -np.inf, np.nan], np.float32)
+    g = np.linspace(-2, 3, a.size).astype(np.float32)
+    x = wgtorch.tensor(a, device=device).to(getattr(wgtorch, dtype)).requires_grad_()
+    xt = oracle.tensor(a).to(getattr(oracle, dtype)).requires_grad_()
+    F.gelu(x).backward(wgtorch.tensor(g, device=device).to(x.dtype))
+    oracle.nn.functional.gelu(xt).backward(oracle.tensor(g).to(xt.dtype))
+    want = xt.grad.float().numpy()
+    tol = 1e-6 if dtype == "float32" else 1e-2
+    np.testing.assert_allclose(to_np(x.grad.float()), want, rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("name", ["relu", "leaky_relu", "elu", "hardtanh", "relu6", "silu", "selu", "hardswish"])
 def test_activation_inplace(device, oracle, name):
     fn = getattr(F, name)

@@ -3,6 +3,9 @@ input, weight and bias, running statistics, eval mode, both devices, non-contigu
 import numpy as np
 import pytest
 
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
 import wgtorch
 import wgtorch.nn.functional as F
 from conftest import assert_close
@@ -77,17 +80,58 @@ def test_layer_norm_module_options():
         assert repr(wgtorch.nn.LayerNorm(*args, **kw)) == repr(torch.nn.LayerNorm(*args, **kw))
 
 
-def test_layer_norm_double_backward():
+def test_layer_norm_double_backward(device):
     rng = np.random.default_rng(2)
-    x, tx = _pair(rng.standard_normal((3, 5)), "cpu")
-    w, tw = _pair(rng.standard_normal(5), "cpu")
+    x, tx = _pair(rng.standard_normal((3, 5)), device)
+    w, tw = _pair(rng.standard_normal(5), device)
     (gx,) = wgtorch.autograd.grad((F.layer_norm(x, (5,), w) ** 3).sum(), x, create_graph=True)
     (tgx,) = torch.autograd.grad((torch.nn.functional.layer_norm(tx, (5,), tw) ** 3).sum(), tx, create_graph=True)
     assert_close(gx, tgx, rtol=1e-4, atol=1e-5)
-    gx.sum().backward()
-    tgx.sum().backward()
+    c = rng.standard_normal((3, 5)).astype(np.float32)  # (a row sum of gx is 0 whatever x is)
+    (gx * wgtorch.tensor(c, device=device)).sum().backward()
+    (tgx * torch.tensor(c)).sum().backward()
     assert_close(x.grad, tx.grad, rtol=1e-3, atol=1e-4)
     assert_close(w.grad, tw.grad, rtol=1e-3, atol=1e-4)
+
+
+@settings(max_examples=8, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.integers(1, 600), n=st.integers(1, 700), shift=st.sampled_from([0.0, 1e3]))
+def test_layer_norm_fused_shapes(device, rows, n, shift):
+    """The fused kernels over many rows (the weight gradient's row blocks) and long rows
+    (threads striding a row), with a large mean (the centred second pass), on both devices."""
+    assume(n > 1 or not shift)  # a single shifted element: torch's result is its own rounding noise / sqrt(eps)
+    rng = np.random.default_rng(rows * 1000 + n)
+    x, tx = _pair(rng.standard_normal((rows, n)) + shift, device)
+    w, tw = _pair(rng.standard_normal(n), device)
+    b, tb = _pair(rng.standard_normal(n), device)
+    y, ty = F.layer_norm(x, (n,), w, b, eps=1e-5), torch.nn.functional.layer_norm(tx, (n,), tw, tb, eps=1e-5)
+    assert_close(y, ty, **(dict(rtol=1e-3, atol=2e-3) if shift else _tol(device)))
+    g = rng.standard_normal((rows, n)).astype(np.float32)
+    y.backward(wgtorch.tensor(g, device=device))
+    ty.backward(torch.tensor(g))
+    for got, want in ((x.grad, tx.grad), (w.grad, tw.grad), (b.grad, tb.grad)):
+        scale = float(want.abs().max()) + 1
+        assert_close(got, want, rtol=1e-3, atol=(2e-2 if shift else 1e-4) * scale)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_layer_norm_half(device, dtype):
+    """Half types compute in float32 and round the output (as torch's cpu kernel)."""
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((5, 33)).astype(np.float32)
+    wa = rng.standard_normal(33).astype(np.float32)
+    x = wgtorch.tensor(a, device=device).to(getattr(wgtorch, dtype)).requires_grad_()
+    w = wgtorch.tensor(wa, device=device).to(getattr(wgtorch, dtype)).requires_grad_()
+    tx = torch.tensor(a).to(getattr(torch, dtype)).requires_grad_()
+    tw = torch.tensor(wa).to(getattr(torch, dtype)).requires_grad_()
+    y, ty = F.layer_norm(x, (33,), w), torch.nn.functional.layer_norm(tx, (33,), tw)
+    assert y.dtype == getattr(wgtorch, dtype)
+    tol = dict(rtol=1e-2, atol=1e-2) if dtype == "float16" else dict(rtol=4e-2, atol=4e-2)
+    assert_close(y.float(), ty.float(), **tol)
+    y.float().sum().backward()
+    ty.float().sum().backward()
+    assert_close(x.grad.float(), tx.grad.float(), **tol)
+    assert_close(w.grad.float(), tw.grad.float(), **tol)
 
 
 def test_layer_norm_float64():

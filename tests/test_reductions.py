@@ -824,3 +824,19 @@ def test_sum_mean_keyword_forms(device):
     assert_close(x.prod(dim=0), np.prod(a.astype(np.float64), 0), rtol=1e-5)
     assert_close(wgtorch.max(x, dim=1).values, a.max(1))
     assert_close(x.min(dim=0, keepdim=True)[1], a.argmin(0)[None], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int32"])
+@pytest.mark.parametrize("fname", ["argmax", "argmin"])
+def test_arg_reduction_short_middle_dim_ties_nan(device, oracle, fname, dtype):
+    """A short dim that is not the last over a large tensor (max pooling's windows): many ties,
+    and NaNs in floats; the first of ties, and the first NaN, as torch."""
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, 3, (20, 6, 4, 9, 11)).astype(dtype)
+    if dtype == "float32":
+        a[rng.random(a.shape) < 0.01] = np.nan
+    x = wgtorch.tensor(a, device=device)
+    for dim in (1, 2, 3):
+        for keepdim in (False, True):
+            want = getattr(oracle.tensor(a), fname)(dim, keepdim=keepdim).numpy()
+            assert_close(getattr(x, fname)(dim, keepdim=keepdim), want, rtol=0, atol=0)

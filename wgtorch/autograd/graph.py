@@ -125,6 +125,7 @@ def edge(t):
 def attach(node, inputs, outputs):
     """Connect node to the inputs' nodes and make it the grad_fn of outputs."""
     node.next_functions = tuple([edge(t) if t is not None else (None, 0) for t in inputs])
+    node.input_dtypes = tuple([t._dtype if t is not None else None for t in inputs])  # grads go back in these
     for i, o in enumerate(outputs):
         if o is not None:
             o._grad_fn = node

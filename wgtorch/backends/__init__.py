@@ -22,7 +22,7 @@ PRIMITIVES = (
     # random numbers (cpu: PyTorch's Mersenne Twister; wgpu: Philox)
     "random",
     # fused kernels and their backward, fused optimizer steps (in place)
-    "softmax", "log_softmax", "softmax_grad", "log_softmax_grad", "nll_loss", "nll_loss_grad", "sgd_", "adam_",
+    "gelu_grad", "layer_norm", "layer_norm_grad", "attention", "softmax", "log_softmax", "softmax_grad", "log_softmax_grad", "nll_loss", "nll_loss_grad", "sgd_", "adam_",
     "rmsprop_", "adagrad_",
 )
 

@@ -178,38 +178,47 @@ def fill_(dst, value):
 
 # ---- elementwise ----------------------------------------------------------------
 _erf64 = np.vectorize(math.erf, otypes=[np.float64])
-_ERFC_COEF = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807, -1.13520398,
-              1.48851587, -0.82215223, 0.17087277)
+# Our own least-squares fits (float64, then evaluated in float32; max error 1.3 ulp):
+# erf(a) = a * P(a^2) on [0, 1], and erf(a) = 1 - t exp(Q(t) - a^2), t = 1 / (1 + a/2), on [1, 4].
+_ERF_P = (1.1283791274923942, -0.37612349946569185, 0.11280365106701279, -0.026716396296218973,
+          0.004923284094809428, -0.0005654111894664372)
+_ERFC_Q = (-1.266676840693631, 1.0157679074349373, 0.28877123966759993, 0.31892761802192904,
+           -0.38758234380812423, -0.08600111840034387, 0.11849399014607902)
+
+
+def _horner(coefs, x):
+    """sum coefs[k] x^k in x's dtype, in place on one buffer (GELU calls this on whole activations)."""
+    r = np.full_like(x, coefs[-1])
+    for c in coefs[-2::-1]:
+        r *= x
+        r += c
+    return r
 
 
 def _erf(x):
-    """erf to float32 accuracy, computed in float64 (NumPy has none): a Taylor
-    series for |x| < 0.5 and, beyond, 1 - erfc with erfc from the Chebyshev
-    fit of Numerical Recipes (relative error < 1.2e-7). Each branch runs only on
-    its own elements (GELU calls this on whole activations). float64 gets libm's erf."""
+    """erf to float32 accuracy in float32 arithmetic (NumPy has none): both branches run
+    over every element, cheaper than masking. float64 gets libm's erf."""
     if x.dtype == np.float64:
         return _erf64(x)
-    a = np.abs(x.astype(np.float64)).reshape(-1)
-    r = np.empty_like(a)
-    small = a < 0.5
-    s = a[small]
-    if s.size:  # 2/sqrt(pi) * sum (-1)^n s^(2n+1) / (n! (2n+1)): 7 terms reach 1e-9 for s < 0.5
-        s2, term = s * s, s.copy()
-        series = s.copy()
-        for n in range(1, 7):
-            term *= -s2 / n
-            series += term / (2 * n + 1)
-        r[small] = series * (2.0 / math.sqrt(math.pi))
-    big = ~small
-    b = a[big]
-    if b.size:
-        t = 1.0 / (1.0 + 0.5 * b)
-        poly = np.full_like(b, _ERFC_COEF[-1])
-        for c in reversed(_ERFC_COEF[1:-1]):
-            poly = poly * t + c
-        with np.errstate(under="ignore"):
-            r[big] = 1.0 - t * np.exp(-b * b + _ERFC_COEF[0] + poly * t)
-    return np.copysign(r.reshape(x.shape), x).astype(x.dtype, copy=False)
+    shape, dtype = x.shape, x.dtype
+    x = x.astype(np.float32, copy=False).reshape(-1)
+    a = np.abs(x)
+    u = a * a
+    small = _horner(_ERF_P, u)
+    small *= a
+    np.minimum(a, np.float32(4), out=a)  # erf(4) rounds to 1 in float32: keep the fit's range
+    t = a
+    t *= np.float32(0.5)
+    t += np.float32(1)
+    np.reciprocal(t, out=t)
+    big = _horner(_ERFC_Q, t)
+    big -= u
+    with np.errstate(under="ignore"):
+        np.exp(big, out=big)
+    big *= t
+    np.subtract(np.float32(1), big, out=big)
+    r = np.where(u < 1, small, big)
+    return np.copysign(r, x, out=r).reshape(shape).astype(dtype, copy=False)
 
 
 def _gelu(x):
@@ -217,11 +226,25 @@ def _gelu(x):
     return _arr(x * (0.5 * (1 + _erf(x * x.dtype.type(_SQRT1_2)))))
 
 
-def _gelu_grad(g, x):
-    """g (Phi(x) + x phi(x)): GELU's backward as one op."""
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        return _arr(g * (0.5 * (1 + _erf(x * x.dtype.type(_SQRT1_2))) +
-                         x * np.exp(-0.5 * x * x) * x.dtype.type(_INV_SQRT_2PI)))
+def gelu_grad(g, x, y, dt):
+    """g (Phi(x) + x phi(x)): GELU's backward as one op, given its output y = x Phi(x).
+    In float32, Phi = y / x (within 2 ulp) spares a second erf, the step's dearest
+    elementwise op; near 0, or for x infinite, Phi is 1/2 or the step. Half types'
+    outputs have too few bits for that: they compute erf again, in float32."""
+    if x.dtype is _BITS or x.dtype == np.float16:
+        r = gelu_grad(_f32(g), _f32(x), None, _F32)
+        return bf16.encode(r) if x.dtype is _BITS else r.astype(np.float16)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        if y is not None and x.dtype == np.float32:
+            phi = np.where(np.abs(x) > 1e-30, y / x, np.float32(0.5))
+            phi = np.where(np.isinf(x), x > 0, phi).astype(np.float32, copy=False)
+        else:
+            phi = 0.5 * (1 + _erf(x * x.dtype.type(_SQRT1_2)))
+        return _arr(g * (phi + x * np.exp(-0.5 * x * x) * x.dtype.type(_INV_SQRT_2PI)))
+
+
+def _f32(a):
+    return bf16.decode(a) if a.dtype is _BITS else a.astype(np.float32)
 
 
 _SQRT1_2, _INV_SQRT_2PI = 1 / math.sqrt(2), 1 / math.sqrt(2 * math.pi)
@@ -304,7 +327,6 @@ def _trunc_divide(x, y):
 
 BINARY = {
     "trunc_divide": _trunc_divide, "relu_grad": lambda g, y: g * ~(y <= 0),  # (NaN y passes g, as PyTorch)
-    "gelu_grad": lambda g, x: _gelu_grad(g, x),
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
     "floor_divide": np.floor_divide, "remainder": np.remainder, "pow": np.power,
     "maximum": np.maximum, "minimum": np.minimum, "atan2": np.arctan2,  # maximum/minimum keep NaN
@@ -431,11 +453,31 @@ def reduce(op, x, dims, keepdim, dt):
     return REDUCE[op](x, None if len(dims) == x.ndim and not keepdim else dims, keepdim, dt.np)
 
 
+def _arg_few(op, x, dim):
+    """argmax / argmin over a short dim that is not the last: NumPy's arg-reductions stride
+    across such a dim slowly, its max/min reductions do not. So take the extreme, then the
+    first slice that holds it (walking down: the first of ties wins); where it is NaN, the
+    first NaN, as in PyTorch."""
+    m = (np.maximum if op == "argmax" else np.minimum).reduce(x, axis=dim)  # NaN-propagating
+    at = (slice(None),) * dim
+    k = x.shape[dim]
+    idx = np.full(m.shape, k - 1, np.int64)
+    for j in range(k - 2, -1, -1):
+        np.copyto(idx, j, where=x[at + (j,)] == m)
+    if x.dtype.kind == "f" and np.isnan(m).any():
+        for j in range(k - 1, -1, -1):
+            np.copyto(idx, j, where=np.isnan(x[at + (j,)]))
+    return idx
+
+
 def argreduce(op, x, dim, keepdim):
     """argmax / argmin over one dim (None: the flattened tensor) as int64.
     NumPy's argmax returns the first NaN, which is PyTorch's rule too."""
     if x.dtype is _BITS:
         return _in_f32(argreduce, op, x, dim, keepdim)
+    if dim is not None and dim != x.ndim - 1 and 1 < x.shape[dim] <= 16 and x.size > 4096:
+        r = _arg_few(op, x, dim)  # (max pooling's windows)
+        return np.expand_dims(r, dim) if keepdim else r
     f = np.argmax if op == "argmax" else np.argmin
     r = f(x, axis=dim, keepdims=keepdim) if dim is not None else f(x.reshape(-1))
     if dim is None and keepdim:
@@ -732,3 +774,65 @@ def log_softmax(x, dim):
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         s = x - m
         return _arr(s - np.log(np.sum(np.exp(s), axis=dim, keepdims=True)))
+
+
+def layer_norm(x, w, b, eps):
+    """Layer norm of the rows of a contiguous (M, D) x: returns y and the rows' float32 mean
+    and rstd (kept for backward). Half types compute in float32. Row sums are matrix-vector
+    products (BLAS, one pass each)."""
+    if x.dtype is _BITS or x.dtype == np.float16:
+        y, mean, rstd = layer_norm(*(None if a is None else _f32(a) for a in (x, w, b)), eps)
+        return (bf16.encode(y) if x.dtype is _BITS else y.astype(np.float16)), mean, rstd
+    n = x.shape[1]
+    inv = np.full(n, 1.0 / n, x.dtype)
+    mean = x @ inv
+    y = x - mean[:, None]
+    rstd = 1.0 / np.sqrt((y * y) @ inv + x.dtype.type(eps))
+    y *= rstd[:, None]
+    if w is not None:
+        y *= w
+    if b is not None:
+        y += b
+    return y, mean, rstd
+
+
+def layer_norm_grad(g, x, mean, rstd, w, needs):
+    """(gx, gw, gb) of layer_norm from the output gradient g; None where not needed."""
+    if x.dtype is _BITS or x.dtype == np.float16:
+        r = layer_norm_grad(_f32(g), _f32(x), mean, rstd, None if w is None else _f32(w), needs)
+        back = bf16.encode if x.dtype is _BITS else (lambda a: a.astype(np.float16))
+        return tuple(None if a is None else back(a) for a in r)
+    m, n = x.shape
+    xhat = (x - mean[:, None]) * rstd[:, None]
+    ones = np.ones(m, x.dtype)
+    gw = ones @ (g * xhat) if needs[1] else None
+    gb = ones @ g if needs[2] else None
+    gx = None
+    if needs[0]:
+        gxh = g * w if w is not None else g
+        inv = np.full(n, 1.0 / n, x.dtype)
+        # dx = rstd (gxh - mean(gxh) - xhat mean(gxh xhat))
+        c = (gxh * xhat) @ inv
+        xhat *= c[:, None]
+        gx = gxh - (gxh @ inv)[:, None]
+        gx -= xhat
+        gx *= rstd[:, None]
+    return gx, gw, gb
+
+
+def attention(q, k, v, bias, causal, scale):
+    """softmax(q k^T * scale + bias, causal: keys after the query masked) @ v over (B, L, E)
+    queries, (B, S, E) keys, (B, S, Ev) values."""
+    if q.dtype is _BITS or q.dtype == np.float16:
+        r = attention(_f32(q), _f32(k), _f32(v), None if bias is None else _f32(bias), causal, scale)
+        return bf16.encode(r) if q.dtype is _BITS else r.astype(np.float16)
+    s = np.matmul(q, k.transpose(0, 2, 1))
+    s *= q.dtype.type(scale)
+    if bias is not None:
+        s += bias
+    if causal:
+        s[:, np.triu(np.ones(s.shape[1:], bool), 1)] = -np.inf
+    w = softmax(s, 2)
+    if bias is not None:  # a row with every key masked attends to nothing (torch: 0, not NaN)
+        w[np.all(s == -np.inf, axis=2)] = 0
+    return _arr(np.matmul(w, v))

@@ -4,8 +4,9 @@ wgtorch (cpu and wgpu) against NumPy and PyTorch (when installed), in one run:
 per-op overhead on tiny tensors, the wgpu per-op figure (amortised time per op
 of a long chain of tiny dependent ops plus one read-back; measured with
 LP_NUM_THREADS=0 on Mesa's lavapipe), a training step of a 784-128-64-10 MLP
-(batch 64, SGD, cross-entropy), training steps of a GPT and a CNN (models.py),
-matmul GFLOP/s, elementwise GB/s, and the DataLoader's worker speed-up."""
+(batch 64, SGD, cross-entropy), training steps of a GPT and a CNN (models.py; also
+with both libraries on one core), matmul GFLOP/s, elementwise GB/s, the DataLoader's
+worker speed-up, and all-reduce bandwidth between 2 MPI ranks."""
 import argparse
 import os
 import subprocess
@@ -137,6 +138,35 @@ def _model_ms(lib, name, device, steps):
     except (AttributeError, NotImplementedError):
         return None
     return _best_of(step, 1, steps) * 1e3
+
+
+def one_core_steps(name, steps):
+    """Prints the best CPU milliseconds of a model step on wgtorch cpu and torch, each on one core
+    (run in a child started with OPENBLAS_NUM_THREADS=1: NumPy's elementwise work is
+    single-threaded, so this is the like-for-like comparison)."""
+    def best(step):
+        step()
+        times = []
+        for _ in range(steps):
+            t0 = time.process_time()
+            step()
+            times.append(time.process_time() - t0)
+        return min(times) * 1e3
+    w = best(model_step(wgtorch, name))
+    torch = _torch()
+    if torch:
+        torch.set_num_threads(1)
+    print(w, best(model_step(torch, name)) if torch else 0.0)
+
+
+def _one_core(name, steps):
+    code = f"from wgtorch.benchmarks.__main__ import one_core_steps; one_core_steps({name!r}, {steps})"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900,
+                       env=dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1"))
+    if r.returncode:
+        return None, None
+    w, t = (float(v) for v in r.stdout.split()[-2:])
+    return w, t or None
 
 
 # ---- throughput ----------------------------------------------------------------------
@@ -298,6 +328,10 @@ def main():
             g = _model_ms(wgtorch, name, "wgpu", 1)
             line += f"   wgtorch wgpu {g:9.1f}" if g else ""
         print(line, flush=True)
+        w1, t1 = _one_core(name, 1 if args.smoke else 3)
+        if w1:
+            print(f"{'':4s}   one core each (CPU time): wgtorch cpu {w1:9.1f}" +
+                  (f"   torch cpu {t1:9.1f}   wgtorch/torch {w1 / t1:5.2f}" if t1 else ""), flush=True)
 
     sizes = [64] if args.smoke else [256, 512, 1024] if args.quick else [256, 512, 1024, 2048]
     runs = 1 if args.smoke else 3
@@ -326,6 +360,18 @@ def main():
         t0, t2 = float(t0), float(t2)
         print(f"{kind:9s} num_workers=0 {t0:7.3f}   num_workers=2 {t2:7.3f}   speed-up {t0 / t2:5.2f}x "
               f"({os.cpu_count()} cores)")
+
+    print("\nAll-reduce of float32 between 2 MPI ranks (GB/s; higher is better)")
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        print("mpi4py is not installed: pip install -e \".[distributed]\"")
+    else:
+        from wgtorch.benchmarks.allreduce import allreduce_bandwidth
+        try:
+            allreduce_bandwidth((1,) if args.smoke else (1, 64), repeat=2 if args.smoke else 5)
+        except RuntimeError as e:
+            print("failed:", str(e)[-300:])
 
 
 if __name__ == "__main__":

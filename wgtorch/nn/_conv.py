@@ -325,22 +325,46 @@ def _pool_args(kernel_size, stride, padding, dilation, n):
     return k, s, _ntuple(padding, n), _ntuple(dilation, n)
 
 
+class MaxPool2DWithIndicesBackward0(_Node):
+    """The gradient to each window's first maximum (torch's rule for ties): one where into the
+    windows, then col2im (the windows' adjoint; differentiable, so double backward works)."""
+
+    def backward(self, g):
+        (pos,) = self.saved_tensors
+        N, C, OH, OW = g.shape
+        kh, kw = self.geom.k
+        gcols = g.unsqueeze(2).where(self.window == pos.unsqueeze(2), 0.0)
+        return _col2im(gcols.view(N, C, kh, kw, OH, OW), self.geom)
+
+
 def _max_pool2d(x, k, s, p, d, ceil_mode, return_indices):
-    """x (N, C, H, W)."""
+    """x (N, C, H, W). The windows (im2col) with the window position as a middle dim, so every
+    op below runs over long contiguous rows: the maxima, then each one's position, the first
+    maximum (or first NaN) as torch's (no arg-reduction: NumPy's is slow across a middle dim)."""
     N, C, H, W = x.shape
     OH, OW = _pool_geometry(x, k, s, p, d, ceil_mode, "max_pool2d")
     g = _Geometry((H, W), (p[0], p[0], p[1], p[1]), k, s, d, (OH, OW), fill=-math.inf)
-    cols = _im2col(x, g).view(N, C, k[0] * k[1], OH, OW)
-    if not return_indices:
-        return cols.amax(2) if k[0] * k[1] > 1 else cols.squeeze(2)
-    out, idx = cols.max(2)
+    kk = k[0] * k[1]
     with _no_grad():
-        dev = x.device
+        cols = _im2col_fwd(x, g).view(N, C, kk, OH, OW)
+        out = cols.amax(2, keepdim=True)
+        window = _arange(kk, device=x.device).view(1, 1, kk, 1, 1)
+        pos = window.where((cols == out) | (cols != cols), kk).amin(2)
+        out = out.squeeze(2)
+    if _needs_grad(x):
+        _attach(MaxPool2DWithIndicesBackward0(pos, geom=g, window=window), (x,), (out,))
+    return (out, _window_index(pos, k, s, p, d, W)) if return_indices else out
+
+
+def _window_index(idx, k, s, p, d, W):
+    """Flat input positions (row * W + col) of the per-window positions idx (N, C, OH, OW)."""
+    OH, OW = idx.shape[-2:]
+    with _no_grad():
+        dev = idx.device
         ki, kj = idx // k[1], idx % k[1]
         rows = (_arange(OH, device=dev) * s[0] - p[0]).view(OH, 1) + ki * d[0]
         colw = _arange(OW, device=dev) * s[1] - p[1] + kj * d[1]
-        idx = rows * W + colw
-    return out, idx
+        return rows * W + colw
 
 
 def _pool2d_input(input, fn):

@@ -12,6 +12,7 @@ from ..autograd.graph import attach as _attach
 from ..ops import indexing as _ix
 from ..ops import reductions as _rd
 from ..ops.core import Tensor as _Tensor
+from ..ops.core import _make
 
 __all__ = ["batch_norm", "layer_norm", "group_norm", "rms_norm", "embedding", "embedding_bag"]
 
@@ -24,61 +25,63 @@ def _shape_tuple(normalized_shape):
 
 # ---- layer norm ----------------------------------------------------------------------------
 class NativeLayerNormBackward0(_Node):
-    """Backward of y = xhat * w + b with xhat = (x - mean) * rstd over rows of D elements, in Tensor ops.
-    Row and column sums are matrix-vector products (one pass each, BLAS on cpu)."""
+    """Backward of the fused layer norm: one fused backward primitive; when building a graph
+    (create_graph) the forward is recomputed as Tensor ops and differentiated instead."""
 
     def backward(self, g):
-        xhat, rstd, w = self.saved_tensors  # xhat (M, D), rstd (M, 1), w (D,) or None
-        shape, n = self.shape, xhat.shape[1]
-        g = g.reshape(xhat.shape)
-        ones = g.new_ones(g.shape[0])
-        gxhat = g * xhat
-        gw = (ones @ gxhat).reshape(self.wshape) if self.needs[1] else None
-        gb = (ones @ g).reshape(self.wshape) if self.needs[2] else None
-        gx = None
-        if self.needs[0]:
-            if w is None:
-                gxh, wv = g, g.new_ones(n)
-            else:
-                wv = w.reshape(n)
-                gxh = g * wv
-            # dx = rstd * (gxh - mean(gxh) - xhat * mean(gxh * xhat)), sums as matrix-vector products
-            a = (g @ wv).unsqueeze(1) * (1.0 / n)
-            b = (gxhat @ wv).unsqueeze(1) * (1.0 / n)
-            gx = ((gxh - a) - xhat * b) * rstd
-            gx = gx.reshape(shape)
-        return gx, gw, gb
+        x2, w, b = self.saved_tensors
+        n = x2.shape[1]
+        g2 = g.reshape(-1, n)
+        if _grad_mode.enabled:
+            return self._composite(x2, w, b, g2)
+        be = x2._be
+        wd = None if w is None else w.reshape(n)._data
+        gx, gw, gb = be.layer_norm_grad(g2.contiguous()._data, x2._data, self.mean, self.rstd, wd, self.needs)
+        wrap = (lambda h, shape: None if h is None else _make(h, x2._dtype, be).reshape(shape))
+        return wrap(gx, self.shape), wrap(gw, self.wshape), wrap(gb, self.wshape)
+
+    def _composite(self, x2, w, b, g2):
+        from ..autograd import grad
+        xc = x2 - x2.mean(1, keepdim=True)
+        y = xc * ((xc * xc).mean(1, keepdim=True) + self.eps).rsqrt()
+        if w is not None:
+            y = y * w.reshape(-1)
+        if b is not None:
+            y = y + b.reshape(-1)
+        ins = (x2, w, b)
+        want = [t for t, need in zip(ins, self.needs) if need]
+        got = iter(grad(y, want, g2, create_graph=True, allow_unused=True))
+        gx, gw, gb = (next(got) if need else None for need in self.needs)
+        return (None if gx is None else gx.reshape(self.shape)), gw, gb
 
 
-def _layer_norm(x, k, weight, bias, eps):
-    """layer norm over the last k dims of x (one autograd node)."""
+def _layer_norm(x, k, weight, bias, eps, stats=False):
+    """layer norm over the last k dims of x: one fused primitive, one autograd node.
+    With stats, also the rows' mean and rstd (float32, or float64 for float64 x; no grad)."""
     needs = (x.requires_grad, weight is not None and weight.requires_grad,
              bias is not None and bias.requires_grad)
     shape = tuple(x.shape)
     n = 1
     for s in shape[len(shape) - k:]:
         n *= s
-    with _no_grad():
-        x2 = x.reshape(-1, n)
-        if x2.shape[0] == 0 or n == 0:
-            xhat, rstd = x2 * 1.0, x2.new_zeros((x2.shape[0], 1))
-        else:
-            inv = x2.new_full((n,), 1.0 / n)
-            xhat = x2 - (x2 @ inv).unsqueeze(1)
-            rstd = ((xhat * xhat) @ inv + eps).rsqrt().unsqueeze(1)
-            xhat.mul_(rstd)
-        y = xhat
-        if weight is not None:
-            y = y * weight.reshape(n)
-        if bias is not None:
-            y = y + bias.reshape(n) if y is xhat else y.add_(bias.reshape(n))
-        if y is xhat and any(needs) and _grad_mode.enabled:
-            y = xhat.clone()
-        y = y.reshape(shape)
+    x2 = x.reshape(-1, n).contiguous()
+    be, dt = x2._be, x2._dtype
+    for t in (weight, bias):
+        if t is not None and (t._be is not be or t._dtype is not dt):
+            x2 + t.reshape(n)  # the standard device / dtype mismatch error
+            if t._dtype is not dt:
+                raise RuntimeError(f"expected scalar type {dt} but found {t._dtype}")
+    wd, bd = (None if t is None else t.reshape(n).contiguous()._data for t in (weight, bias))
+    yd, mean, rstd = be.layer_norm(x2._data, wd, bd, eps)
+    y = _make(yd, dt, be).reshape(shape)
     if _grad_mode.enabled and any(needs):
         wshape = tuple(shape[len(shape) - k:])
-        node = NativeLayerNormBackward0(xhat, rstd, weight, shape=shape, wshape=wshape, needs=needs)
+        node = NativeLayerNormBackward0(x2, weight, bias, shape=shape, wshape=wshape, needs=needs,
+                                        mean=mean, rstd=rstd, eps=eps)
         _attach(node, (x, weight, bias), (y,))
+    if stats:
+        sdt = dt if dt is _dt.float64 else _dt.float32
+        return y, _make(mean, sdt, be), _make(rstd, sdt, be)
     return y
 
 
@@ -168,20 +171,24 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         _verify_batch_size(input.shape)
     dims = (0,) + tuple(range(2, input.ndim))
     shape = (1, c) + (1,) * (input.ndim - 2)
-    if training or running_mean is None or running_var is None:
-        mean = input.mean(dims, keepdim=True)
-        xc = input - mean
-        var = (xc * xc).mean(dims, keepdim=True)
+    if (training or running_mean is None or running_var is None) and input.ndim >= 2:
+        # the channels' statistics are rows of the (C, N * spatial) transpose: the fused layer norm
+        n = input.shape[0]
+        rows = input.reshape(n, c, -1).transpose(0, 1).reshape(c, -1)
+        xhat, mean, rstd = _layer_norm(rows, 1, None, None, eps, stats=True)
+        y = xhat.reshape(c, n, -1).transpose(0, 1).reshape(input.shape)
         if training and (running_mean is not None or running_var is not None):
             m = input.numel() // c
             with _no_grad():
                 if running_mean is not None:
-                    running_mean.mul_(1 - momentum).add_(mean.detach().reshape(c).to(running_mean.dtype),
-                                                         alpha=momentum)
+                    running_mean.mul_(1 - momentum).add_(mean.to(running_mean.dtype), alpha=momentum)
                 if running_var is not None:
-                    unbiased = var.detach().reshape(c) * (m / max(m - 1, 1))
+                    unbiased = (rstd ** -2 - eps) * (m / max(m - 1, 1))  # rstd = (var + eps)^-1/2
                     running_var.mul_(1 - momentum).add_(unbiased.to(running_var.dtype), alpha=momentum)
-        y = xc * (var + eps).rsqrt()
+    elif training or running_mean is None or running_var is None:
+        mean = input.mean(dims, keepdim=True)
+        xc = input - mean
+        y = xc * ((xc * xc).mean(dims, keepdim=True) + eps).rsqrt()
     else:
         y = (input - running_mean.reshape(shape)) * (running_var.reshape(shape) + eps).rsqrt()
     if weight is not None:

@@ -21,11 +21,12 @@ class UnaryBackward(Node):
         return self.deriv(x, y, g)
 
 
-def _gelu_grad(x, g):
-    """GELU's backward: one fused op, or the composite when building a graph (create_graph)."""
+def _gelu_grad(x, y, g):
+    """GELU's backward: one fused op (given the forward's output too), or the composite
+    when building a graph (create_graph)."""
     if grad_mode.enabled or g._dtype is not x._dtype:
         return g * (0.5 * (1 + (x * (1 / math.sqrt(2))).erf()) + x * (x * x * -0.5).exp() / math.sqrt(2 * math.pi))
-    return _make(x._be.binary("gelu_grad", g._data, x._data, x._dtype), x._dtype, x._be)
+    return _make(x._be.gelu_grad(g._data, x._data, y._data, x._dtype), x._dtype, x._be)
 
 
 def _relu_grad(y, g):
@@ -65,7 +66,7 @@ _UNARY = {
     "sigmoid": ("SigmoidBackward0", lambda x, y, g: g * y * (1 - y), True),
     "relu": ("ReluBackward0", lambda x, y, g: _relu_grad(y, g), False),
     "erf": ("ErfBackward0", lambda x, y, g: g * (2 / math.sqrt(math.pi)) * (-x * x).exp(), True),
-    "gelu": ("GeluBackward0", lambda x, y, g: _gelu_grad(x, g), True),
+    "gelu": ("GeluBackward0", lambda x, y, g: _gelu_grad(x, y, g), True),
     "reciprocal": ("ReciprocalBackward0", lambda x, y, g: -g * y * y, True),
     "square": ("PowBackward0", lambda x, y, g: g * 2 * x, False),
     "floor": ("FloorBackward0", lambda x, y, g: g * 0, False),

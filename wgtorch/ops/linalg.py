@@ -24,7 +24,11 @@ class MatmulBackward(Node):
     def backward(self, g):
         a, b = self.saved_tensors
         ga = sum_to(g.matmul(b.mT), a.shape) if a._rg else None
-        gb = sum_to(a.mT.matmul(g), b.shape) if b._rg else None
+        gb = None
+        if b._rg and b.ndim == 2 and a.ndim > 2:  # a weight shared by a batch: one GEMM over all rows
+            gb = a.reshape(-1, a.shape[-1]).mT.matmul(g.reshape(-1, g.shape[-1]))
+        elif b._rg:
+            gb = sum_to(a.mT.matmul(g), b.shape)
         return ga, gb
 
 

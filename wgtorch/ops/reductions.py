@@ -266,8 +266,8 @@ class MaxBackward0(Node):
         (idx,) = self.saved_tensors
         if not self.keepdim and len(self.shape):
             g, idx = g.unsqueeze(self.dim), idx.unsqueeze(self.dim)
-        from .indexing import scatter_add
-        return scatter_add(g.new_zeros(self.shape), self.dim, idx, g) if len(self.shape) else g
+        from .indexing import scatter  # one index per slice: nothing to add up
+        return scatter(g.new_zeros(self.shape), self.dim, idx, g) if len(self.shape) else g
 
 
 class MinBackward0(MaxBackward0):

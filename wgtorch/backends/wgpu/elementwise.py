@@ -117,6 +117,10 @@ class ElementwiseOps:
         return self._ew(expr_for(BINARY, op, k), [(x, k), (y, k)], "b" if boolean else k,
                         np.bool_ if boolean else dt.np)
 
+    def gelu_grad(self, g, x, y, dt):
+        """GELU's backward from g and x (erf is cheap on a GPU: y is not needed)."""
+        return self.binary("gelu_grad", g, x, dt)
+
     def binary_(self, op, x, y):
         self.copy_(x, self.binary(op, x, y, _Dt(x.dtype)))
 

@@ -187,6 +187,8 @@ ROUND_BF16_FN = """fn round_bf16(x: f32) -> f32 {
 
 def with_helpers(source):
     """source with the WGSL helper functions it calls prepended."""
+    if "row_reduce(" in source and "fn row_reduce" not in source:
+        source = read_shader("row_reduce.wgsl") + source
     return ROUND_BF16_FN + source if "round_bf16(" in source and "fn round_bf16" not in source else source
 
 
@@ -311,19 +313,21 @@ _SUM64_FINISH = """        let r = acc[0];
 _ERR_DECL = "@group(0) @binding(2) var<storage, read_write> err: array<atomic<u32>>;"
 
 
-def reduce_source(op, in_t, k, out_t):
+def reduce_source(op, in_t, k, out_t, strided=False):
+    """The row reduction (reduce.wgsl), or with strided the middle-dim one (reduce_strided.wgsl)."""
+    shader, elem = ("reduce_strided.wgsl", "inp[base + j * p.inner]") if strided else ("reduce.wgsl", "inp[base + j]")
     if op == "sum" and k == "i":  # exact: 64-bit adds, the result checked against int32
-        return Template(read_shader("reduce.wgsl")).substitute(
+        return Template(read_shader(shader)).substitute(
             OUT_T="i32", IN_T=in_t, T="vec2<u32>", FOLD="add64(a, b)", IDENTITY="vec2<u32>(0u, 0u)",
-            LOAD=f"widen({convert('inp[base + j]', in_t, 'i')})", HELPERS=_SUM64, FINISH=_SUM64_FINISH,
+            LOAD=f"widen({convert(elem, in_t, 'i')})", HELPERS=_SUM64, FINISH=_SUM64_FINISH,
             EXTRA_DECL=_ERR_DECL, PARAM_BINDING=3)
     fold, identity = REDUCE[op][k]
     t = _CT[k]
     result = "acc[0] * p.scale" if op == "mean" else "acc[0]"
     checked = op == "prod" and k == "i"  # products past int32 are flagged
-    return Template(read_shader("reduce.wgsl")).substitute(
+    return Template(read_shader(shader)).substitute(
         OUT_T=decl(out_t), IN_T=in_t, T=t, FOLD="mul_checked(a, b)" if checked else fold, IDENTITY=identity,
-        LOAD=convert("inp[base + j]", in_t, k), HELPERS=CHECKED_INT if checked else "",
+        LOAD=convert(elem, in_t, k), HELPERS=CHECKED_INT if checked else "",
         EXTRA_DECL=_ERR_DECL if checked else "", PARAM_BINDING=3 if checked else 2,
         FINISH=f"        out[row] = {store(result, k, out_t)};")
 

@@ -35,6 +35,9 @@ class ReductionOps:
         k = kind(dt.np)
         if op not in REDUCE or k not in REDUCE[op]:
             raise NotImplementedError(f"'{op}' over {dt} is not implemented on the wgpu device yet")
+        strided = self._middle(x, dims)
+        if strided:
+            return self._reduce_strided(op, k, x, dims, keepdim, dt, *strided)
         v, rows, n, kept = self._rows(x, tuple(dims))
         if rows == 1 and (n > _ROW_MAX or v.storage.buffer.size > self.max_binding):
             return self._reduce_in_chunks(op, v, n, x, dims, keepdim, dt)
@@ -45,6 +48,36 @@ class ReductionOps:
         self._reduce_rows(op, k, out, v.storage.buffer, v.offset, v.dtype, rows, n)
         if n == 0 and rows:  # an empty reduction is its identity (NaN for mean)
             out = self.full(kept, {"sum": 0, "prod": 1, "all": True, "any": False, "mean": np.nan}[op], dt)
+        if keepdim:
+            out = self.view_reshape(out, tuple(1 if d in dims else s for d, s in enumerate(x.shape)))
+        return out
+
+    def _middle(self, x, dims):
+        """(outer, n, inner) when dims are consecutive dims of a contiguous x, not the last, or
+        short: the strided kernel reduces them in place, a thread per output. None otherwise."""
+        dims = sorted(dims)
+        if not dims or dims != list(range(dims[0], dims[-1] + 1)) or not self.is_contiguous(x) or \
+                x.storage.buffer.size > self.max_binding:
+            return None
+        outer, n, inner = (int(np.prod(x.shape[a:b], dtype=np.int64)) for a, b in
+                           ((0, dims[0]), (dims[0], dims[-1] + 1), (dims[-1] + 1, x.ndim)))
+        if n == 0 or n > _LOOP_MAX or outer * inner < 256 or (inner == 1 and n > 32):
+            return None
+        return outer, n, inner
+
+    def _reduce_strided(self, op, k, x, dims, keepdim, dt, outer, n, inner):
+        kept = tuple(s for d, s in enumerate(x.shape) if d not in dims)
+        out = self._new(kept, dt.np)
+        in_t, out_t = WGSL_T[STORAGE[x.dtype]], out_type(out.dtype)
+        key = ("reduce_strided", op, in_t, k, out_t)
+        source = None if key in self.pipelines else reduce_source(op, in_t, k, out_t, strided=True)
+        scale = int(np.array(1.0 / n, np.float32).view(np.uint32))
+        buffers, writable = [out.storage.buffer, x.storage.buffer], (0,)
+        if op in ("sum", "prod") and k == "i":  # checked integer folds: report through the error flag
+            buffers, writable = buffers + [self.errors], (0, 2)
+            self.unchecked = True
+        self._run(key, buffers, [outer * inner, n, x.offset, 0, scale, inner, 0, 0], outer * inner, source=source,
+                  row_word=3, writable=writable)
         if keepdim:
             out = self.view_reshape(out, tuple(1 if d in dims else s for d, s in enumerate(x.shape)))
         return out
