@@ -6,7 +6,7 @@ of a long chain of tiny dependent ops plus one read-back; measured with
 LP_NUM_THREADS=0 on Mesa's lavapipe), a training step of a 784-128-64-10 MLP
 (batch 64, SGD, cross-entropy), training steps of a GPT and a CNN (models.py; also
 with both libraries on one core), matmul GFLOP/s, elementwise GB/s, the DataLoader's
-worker speed-up, and all-reduce bandwidth between 2 MPI ranks."""
+worker speed-up, 10M normal random numbers, and all-reduce bandwidth between 2 MPI ranks."""
 import argparse
 import os
 import subprocess
@@ -280,6 +280,10 @@ def main():
                               if gpu else "none"))
     if torch:
         torch.set_num_threads(os.cpu_count() or 1)
+    code = "import time; t = time.perf_counter(); import wgtorch; print(time.perf_counter() - t)"
+    imports = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout or "nan")
+               for _ in range(3)]
+    print(f"import wgtorch: {min(imports) * 1e3:.0f} ms (best of 3, in a fresh process)")
 
     print("\nPer-op time on 4x4 float32 tensors (µs; lower is better)")
     w = tiny_ops(wgtorch, number)
@@ -332,6 +336,10 @@ def main():
         if w1:
             print(f"{'':4s}   one core each (CPU time): wgtorch cpu {w1:9.1f}" +
                   (f"   torch cpu {t1:9.1f}   wgtorch/torch {w1 / t1:5.2f}" if t1 else ""), flush=True)
+
+    print("\nNormal random numbers on cpu, PyTorch's stream bit for bit (lower is better)")
+    from wgtorch.benchmarks.random_bench import normals_vs_torch
+    normals_vs_torch(100_000 if args.smoke else 10_000_000, repeat=1 if args.smoke else 3)
 
     sizes = [64] if args.smoke else [256, 512, 1024] if args.quick else [256, 512, 1024, 2048]
     runs = 1 if args.smoke else 3
