@@ -208,6 +208,18 @@ class RNNBase(Module):
         if tuple(hx.shape) != expected:
             raise RuntimeError(msg.format(expected, list(hx.shape)))
 
+    def _direction_weights(self, idx, gru):
+        """Layer-direction idx's weights by role (w_ih, w_hh, b_ih, b_hh, w_hr: None when
+        absent), and its input-projection bias: both biases folded into it, but GRU's b_hh,
+        which its reset gate multiplies."""
+        p = dict.fromkeys(("w_ih", "w_hh", "b_ih", "b_hh", "w_hr"))
+        for name in self._all_weights[idx]:
+            p[name.split("_l")[0].replace("weight", "w").replace("bias", "b")] = getattr(self, name)
+        b_ih, b_hh = p["b_ih"], p["b_hh"]
+        if b_ih is not None and not gru:
+            b_ih = b_ih + b_hh
+        return p, b_ih, b_hh
+
     def _run(self, input, h0, c0):
         """input: 3-D in the module's layout; h0 (and c0 for LSTM): 3-D states.
         Returns output and the lists of final h (and c) per layer and direction."""
@@ -224,13 +236,7 @@ class RNNBase(Module):
             outs = []
             for direction in range(num_directions):
                 idx = layer * num_directions + direction
-                p = dict(zip(("w_ih", "w_hh", "b_ih", "b_hh", "w_hr"), (None,) * 5))
-                for name in self._all_weights[idx]:
-                    key = name.split("_l")[0].replace("weight", "w").replace("bias", "b")
-                    p[key] = getattr(self, name)
-                b_ih, b_hh = p["b_ih"], p["b_hh"]
-                if b_ih is not None and not gru:
-                    b_ih = b_ih + b_hh  # both biases fold into the input projection
+                p, b_ih, b_hh = self._direction_weights(idx, gru)
                 xp = _proj(x2d, p["w_ih"], b_ih).view(*lead, -1)
                 h = _like(h0[idx], xp)
                 c = _like(c0[idx], xp) if lstm else None
@@ -269,13 +275,7 @@ class RNNBase(Module):
             outs = []
             for direction in range(num_directions):
                 idx = layer * num_directions + direction
-                p = dict(zip(("w_ih", "w_hh", "b_ih", "b_hh", "w_hr"), (None,) * 5))
-                for name in self._all_weights[idx]:
-                    key = name.split("_l")[0].replace("weight", "w").replace("bias", "b")
-                    p[key] = getattr(self, name)
-                b_ih, b_hh = p["b_ih"], p["b_hh"]
-                if b_ih is not None and not gru:
-                    b_ih = b_ih + b_hh
+                p, b_ih, b_hh = self._direction_weights(idx, gru)
                 xs = _Split.apply(_proj(x, p["w_ih"], b_ih), 0, batch_sizes)  # one piece per step
                 h0i = _like(h0[idx], xs[0])
                 c0i = _like(c0[idx], xs[0]) if lstm else None
