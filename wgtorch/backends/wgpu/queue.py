@@ -9,6 +9,10 @@ RING = 1 << 16  # bytes of kernel parameters (a uniform buffer read with dynamic
 
 
 class Queue:
+    # wgtorch.profiler sets this while it records GPU time: called as each compute pass begins,
+    # it returns the pass's timestamp_writes (or None); None here means no queries at all
+    timestamps = None
+
     def __init__(self, device, wgpu):
         self.device, self.wgpu = device, wgpu
         self.encoder = None
@@ -37,13 +41,22 @@ class Queue:
         if self.cpass is None:
             if self.encoder is None:
                 self.encoder = self.device.create_command_encoder()
-            self.cpass = self.encoder.begin_compute_pass()
+            tw = self.timestamps() if self.timestamps is not None else None
+            self.cpass = self.encoder.begin_compute_pass(timestamp_writes=tw) if tw else \
+                self.encoder.begin_compute_pass()
         self.cpass.set_pipeline(pipeline)
         self.cpass.set_bind_group(0, bind_group, list(offsets))
         self.cpass.dispatch_workgroups(*groups)
         self.pending += 1
         if self.pending >= MAX_PENDING:
             self.flush()
+
+    def end_pass(self):
+        """End the open compute pass: the next dispatch begins a new one (the profiler times
+        each op's dispatches as passes of their own)."""
+        if self.cpass is not None:
+            self.cpass.end()
+            self.cpass = None
 
     def copy(self, src, src_offset, dst, dst_offset, nbytes):
         """A buffer-to-buffer copy, in order with the recorded dispatches."""
