@@ -1,10 +1,6 @@
 """The backward pass: a topological walk of the graph from the outputs."""
-from itertools import repeat
-
 from . import grad_mode
 from .graph import AccumulateGrad, edge
-
-_NO_DTYPES = repeat(None)  # a node made without attach(): no dtypes recorded
 
 
 def _add(a, b):
@@ -107,11 +103,13 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                                                        for g in in_grads if g is not None))
             if not retain_graph:
                 node.release()
-            for (m, i), g, dt in zip(nexts, in_grads, getattr(node, "input_dtypes", _NO_DTYPES)):
+            dts = node.input_dtypes
+            if dts is not None:  # a mixed-dtype op: each gradient goes back in its input's dtype, as PyTorch
+                in_grads = tuple(g if g is None or dt is None or g._dtype is dt else g.to(dt)
+                                 for g, dt in zip(in_grads, dts))
+            for (m, i), g in zip(nexts, in_grads):
                 if m is None:
                     continue
-                if g is not None and dt is not None and g._dtype is not dt:  # a mixed-dtype op: as PyTorch
-                    g = g.to(dt)
                 buf = buffers.get(m)
                 if buf is None:
                     buf = buffers[m] = [None] * m.n_out

@@ -20,6 +20,7 @@ class Node:
     _freed = False
     _pre_hooks = None   # {output index: [hook]}
     _retained = None    # [(output index, weakref to tensor)]
+    input_dtypes = None  # set when the inputs' dtypes differ: their gradients are cast back to them
 
     def __init__(self, *saved, **attrs):
         """saved: tensors the backward needs (checked for in-place changes);
@@ -125,7 +126,10 @@ def edge(t):
 def attach(node, inputs, outputs):
     """Connect node to the inputs' nodes and make it the grad_fn of outputs."""
     node.next_functions = tuple([edge(t) if t is not None else (None, 0) for t in inputs])
-    node.input_dtypes = tuple([t._dtype if t is not None else None for t in inputs])  # grads go back in these
+    if len(inputs) > 1:
+        dts = [t._dtype for t in inputs if t is not None]
+        if dts and dts.count(dts[0]) != len(dts):  # a mixed-dtype op (type promotion)
+            node.input_dtypes = tuple([t._dtype if t is not None else None for t in inputs])
     for i, o in enumerate(outputs):
         if o is not None:
             o._grad_fn = node
