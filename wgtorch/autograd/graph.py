@@ -126,9 +126,13 @@ def edge(t):
 def attach(node, inputs, outputs):
     """Connect node to the inputs' nodes and make it the grad_fn of outputs."""
     node.next_functions = tuple([edge(t) if t is not None else (None, 0) for t in inputs])
-    if len(inputs) > 1:
+    if len(inputs) == 2:  # (the common case, spelled out: this is the per-op hot path)
+        a, b = inputs
+        if a is not None and b is not None and a._dtype is not b._dtype:  # a mixed-dtype op (type promotion)
+            node.input_dtypes = (a._dtype, b._dtype)
+    elif len(inputs) > 2:
         dts = [t._dtype for t in inputs if t is not None]
-        if dts and dts.count(dts[0]) != len(dts):  # a mixed-dtype op (type promotion)
+        if dts and dts.count(dts[0]) != len(dts):
             node.input_dtypes = tuple([t._dtype if t is not None else None for t in inputs])
     for i, o in enumerate(outputs):
         if o is not None:
