@@ -128,5 +128,14 @@ def set_per_process_memory_fraction(fraction, device=None):
     OutOfMemoryError."""
     if not 0 <= fraction <= 1:
         raise ValueError(f"Invalid fraction value: {fraction}. Allowed range: 0~1")
-    total = int(os.environ.get("WGTORCH_WGPU_MEMORY_TOTAL", 8 << 30))
-    _alloc().limit = int(total * fraction)
+    _alloc().limit = int(_memory_total() * fraction)
+
+
+def manual_seed(seed):
+    """Seeds the device's Philox stream only (torch.cuda.manual_seed's counterpart)."""
+    from .random import manual_seed_wgpu
+    manual_seed_wgpu(seed)
+
+
+manual_seed_all = manual_seed
+from .backends.wgpu.user_kernel import WGSLError, kernel  # noqa: E402,F401  (user-written WGSL kernels)
