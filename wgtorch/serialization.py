@@ -404,6 +404,13 @@ class _StorageReader:
         if info.file_size != numel * dt.itemsize:
             raise _corrupt(f"storage record {name} holds {info.file_size} bytes, the pickle expects "
                            f"{numel} x {dt.itemsize}")
+        # a hostile or damaged directory may declare more bytes than the file holds: check
+        # before allocating (stored records hold their size; deflate expands at most 1032x)
+        stored = info.compress_type == zipfile.ZIP_STORED
+        if info.compress_size > self.zf.start_dir or \
+                info.file_size > (info.compress_size if stored else 1032 * info.compress_size + 1024):
+            raise _corrupt(f"storage record {name} declares {info.file_size} bytes but the file holds "
+                           f"only {min(info.compress_size, self.zf.start_dir)} bytes of it")
         arr = np.empty(numel, dt.np)
         buf = memoryview(arr).cast("B") if numel else memoryview(bytearray())
         try:
@@ -526,6 +533,16 @@ _ALLOWED = {
     ("torch.storage", "UntypedStorage"): _StorageType(dtypes.uint8),
     **{("torch", n): dt for n, dt in _TORCH_DTYPES.items()},
 }
+
+
+def _bytearray(*args):
+    """bytearray as pickles call it (from bytes or a latin-1 str); bytearray(n) would allocate n bytes."""
+    if args and not isinstance(args[0], (bytes, bytearray, str)):
+        raise _refuse(f"bytearray() of a {type(args[0]).__name__}")
+    return bytearray(*args)
+
+
+_ALLOWED.update({(b, "bytearray"): _bytearray for b in ("builtins", "__builtin__")})
 _CALLABLE = {id(v) for v in _ALLOWED.values() if callable(v) and not isinstance(v, (dtypes.dtype, _StorageType))}
 
 

@@ -121,6 +121,17 @@ def empty_cache():
         b.alloc.empty_cache()  # (clears the bind groups naming those buffers first)
 
 
+def reinit():
+    """Start a fresh wgpu device after the old one was lost (a driver reset, a GPU fault).
+    Tensors made before it cannot be used afterwards (a clear RuntimeError)."""
+    context.reinit()
+
+
+def _lose_device():
+    """Test hook: destroy the device as a GPU fault would; the next op raises until reinit()."""
+    context.lose_device()
+
+
 def set_per_process_memory_fraction(fraction, device=None):
     """Cap what the allocator takes at `fraction` of the device's memory. WebGPU
     cannot report device memory, so that is WGTORCH_WGPU_MEMORY_TOTAL bytes

@@ -263,7 +263,7 @@ def _relu(x):
 def _sign(x):
     if x.dtype == np.bool_:
         return x.copy()
-    r = np.sign(x)
+    r = np.asarray(np.sign(x))  # (a 0-d input gives a NumPy scalar, which cannot be assigned to)
     if x.dtype.kind == "f":
         r[np.isnan(r)] = 0  # PyTorch: sign(nan) == 0
     return r
@@ -314,8 +314,18 @@ def unary_pred(op, x):
 
 
 def _check_pow(x, y):
+    pass  # a negative integer exponent: _power follows PyTorch (ops.pow refuses a negative Python int)
+
+
+def _power(x, y):
+    """np.power, with PyTorch's integer rule for negative exponents (NumPy raises): 1 ** -n = 1,
+    (-1) ** -n = +-1, anything else ** -n = 0 (the truncated reciprocal)."""
     if x.dtype.kind in "iu" and np.any(np.asarray(y) < 0):
-        raise RuntimeError("Integers to negative integer powers are not allowed.")
+        neg = np.asarray(y) < 0
+        r = np.power(x, np.where(neg, 0, y).astype(np.result_type(y)))
+        small = np.where(x == 1, 1, np.where(x == -1, np.where(np.asarray(y) % 2 == 0, 1, -1), 0))
+        return np.where(neg, small, r).astype(r.dtype)
+    return np.power(x, y)
 
 
 def _trunc_divide(x, y):
@@ -328,7 +338,7 @@ def _trunc_divide(x, y):
 BINARY = {
     "trunc_divide": _trunc_divide, "relu_grad": lambda g, y: g * ~(y <= 0),  # (NaN y passes g, as PyTorch)
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
-    "floor_divide": np.floor_divide, "remainder": np.remainder, "pow": np.power,
+    "floor_divide": np.floor_divide, "remainder": np.remainder, "pow": _power,
     "maximum": np.maximum, "minimum": np.minimum, "atan2": np.arctan2,  # maximum/minimum keep NaN
     "fmod": np.fmod, "bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or,
     "bitwise_xor": np.bitwise_xor, "logical_and": np.logical_and,
@@ -747,6 +757,8 @@ def random(kind, shape, dt, gen, a, b):
 def softmax(x, dim):
     if x.dtype is _BITS:
         return _in_f32(softmax, x, dim)
+    if x.size == 0:  # (np.max has no identity for an empty row)
+        return _arr(x.copy())
     m = np.max(x, axis=dim, keepdims=True)
     with np.errstate(invalid="ignore", over="ignore"):
         e = np.exp(x - m)
@@ -770,6 +782,8 @@ def log_softmax_grad(y, g, dim):
 def log_softmax(x, dim):
     if x.dtype is _BITS:
         return _in_f32(log_softmax, x, dim)
+    if x.size == 0:
+        return _arr(x.copy())
     m = np.max(x, axis=dim, keepdims=True)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         s = x - m

@@ -8,7 +8,7 @@ from .. import bf16, dtypes
 from ..backends import for_device
 from ..device import device as _device
 from ..random import gen
-from .core import Tensor, _make, attach, check_inplace, grad_mode, inplace
+from .core import Node, Tensor, _make, attach, check_inplace, grad_mode, inplace
 from .shape import ToCopyBackward0, cast, expand
 
 
@@ -64,6 +64,15 @@ def cuda(x, device=None, non_blocking=False):
                                 else f"wgpu:{device}"))
 
 
+class CopyBackwards(Node):
+    """copy_ / fill_ under autograd: the overwritten value keeps its history with a zero
+    gradient (as PyTorch's), so a value saved for backward that was overwritten is still
+    caught by the version check; the source gets the gradient."""
+
+    def backward(self, g):
+        return g.new_zeros(g.shape), g
+
+
 def copy_(dst, src, non_blocking=False):
     if not isinstance(src, Tensor):
         raise TypeError(f"copy_(): argument 'other' (position 1) must be Tensor, not {type(src).__name__}")
@@ -72,8 +81,11 @@ def copy_(dst, src, non_blocking=False):
     s = src if src._be is dst._be else to_device(src, dst.device)
 
     def outofplace(old):
-        r = cast(expand(s, dst.shape), dst._dtype).clone()
-        return r
+        r = cast(expand(s, dst.shape), dst._dtype)
+        out = _make(r._be.clone(r._data), r._dtype, r._be)
+        if grad_mode.enabled and (old._rg or r._rg):
+            attach(CopyBackwards(), (old, r), (out,))
+        return out
     return inplace(dst, outofplace, lambda: dst._be.copy_(dst._data, s._data), (src,))
 
 
@@ -83,8 +95,12 @@ def fill_(x, value):
             raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with "
                                f"{value.ndim} dimensions.")
         return copy_(x, value)
-    return inplace(x, lambda old: _make(old._be.full(old.shape, value, old._dtype), old._dtype, old._be),
-                   lambda: x._be.fill_(x._data, value))
+    def outofplace(old):
+        r = _make(old._be.full(old.shape, value, old._dtype), old._dtype, old._be)
+        if grad_mode.enabled and old._rg:
+            attach(CopyBackwards(), (old, None), (r,))
+        return r
+    return inplace(x, outofplace, lambda: x._be.fill_(x._data, value))
 
 
 def zero_(x):
@@ -160,7 +176,7 @@ def _elementwise_fill(x, generator, values, composed):
 
 def uniform_(x, a=0.0, b=1.0, generator=None):
     if not x._dtype.is_floating_point:
-        raise RuntimeError(f"\"check_uniform_bounds\" not implemented for '{x._dtype.name}'")
+        raise NotImplementedError(f"\"check_uniform_bounds\" not implemented for '{x._dtype.name}'")
     if a > b:
         raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
     return _random_fill(x, "uniform", generator, a, b)
@@ -168,7 +184,7 @@ def uniform_(x, a=0.0, b=1.0, generator=None):
 
 def normal_(x, mean=0.0, std=1.0, generator=None):
     if not x._dtype.is_floating_point:
-        raise RuntimeError(f"\"normal_kernel_cpu\" not implemented for '{x._dtype.name}'")
+        raise NotImplementedError(f"\"normal_kernel_cpu\" not implemented for '{x._dtype.name}'")
     if std < 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
     return _random_fill(x, "normal", generator, mean, std)

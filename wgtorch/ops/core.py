@@ -94,8 +94,9 @@ def normalize_dims(dim, ndim):
         ds = tuple(wrap_dim(d, ndim) for d in dim)
         if len(set(ds)) != len(ds):
             raise RuntimeError(f"dim {ds[0]} appears multiple times in the list of dims")
-        return tuple(sorted(ds)) if ds else tuple(range(ndim))
-    return (wrap_dim(dim, ndim),)
+        return tuple(sorted(ds)) if ds and ndim else tuple(range(ndim))
+    d = wrap_dim(dim, ndim)
+    return (d,) if ndim else ()  # a 0-d tensor takes dim 0 / -1, and has no axis to reduce
 
 
 # ---- in-place updates ----------------------------------------------------------

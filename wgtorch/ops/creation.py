@@ -328,7 +328,7 @@ def cpu_draw(kind, n, dt, g, a, b):
 def _float_draw(kernel, kind, size, generator, dtype, device, requires_grad):
     dt = _dt(dtype)
     if not dt.is_floating_point:
-        raise RuntimeError(f"\"{kernel}\" not implemented for '{dt.name}'")
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{dt.name}'")
     return _draw(kind, _shape(size), dt, generator, device, requires_grad, 0.0, 1.0)
 
 

@@ -88,7 +88,11 @@ def unary(op, x):
     dt = x._dtype
     if op in _UNARY_FLOAT:
         dt = _float_dtype(dt)
-    elif dt is dtypes.bool_ and op in ("neg", "abs", "square"):
+    elif dt is dtypes.bool_ and op in ("neg", "abs", "square", "floor", "ceil", "round", "trunc", "relu"):
+        if op in ("abs", "floor", "ceil", "round", "trunc"):  # PyTorch has no bool kernels for these
+            raise NotImplementedError(f'"{op}_{"cpu" if op == "abs" else "vml_cpu"}" not implemented for \'Bool\'')
+        if op == "relu":
+            raise RuntimeError("Boolean inputs not supported for relu")
         if op == "neg":
             raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If you are "
                                "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
@@ -272,12 +276,14 @@ def _binary_special(op, a, b, bd, dt):
     if op == "div" and not dt.is_floating_point:
         dt = dtypes.get_default_dtype()
     elif op in _BITWISE and dt.is_floating_point:
-        raise RuntimeError(f'"{op}_cpu" not implemented for \'{_TNAME[dt]}\'')
-    elif dt is dtypes.bool_ and op in ("sub", "floor_divide", "remainder", "pow"):
+        raise NotImplementedError(f'"{op}_cpu" not implemented for \'{_TNAME[dt]}\'')
+    elif dt is dtypes.bool_ and op in ("sub", "floor_divide", "remainder", "fmod", "pow"):
         if op == "sub":
             raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use "
                                "the `^` or `logical_xor()` operator instead.")
-        dt = dtypes.int64 if op == "pow" else dt
+        # PyTorch has no bool kernels for these
+        kernel = {"floor_divide": "div_floor_cpu", "pow": "pow"}.get(op, op + "_cpu")
+        raise NotImplementedError(f'"{kernel}" not implemented for \'Bool\'')
     return _make(_call(a, op, bd, dt, b), dt, a._be)
 
 
@@ -308,6 +314,10 @@ def add(a, b, *, alpha=1, out=None):
 def sub(a, b, *, alpha=1, out=None):
     if not isinstance(a, Tensor):
         return sub(operand(a, b), b, alpha=alpha)
+    b_bool = b._dtype is dtypes.bool_ if isinstance(b, Tensor) else isinstance(b, bool)
+    if (a._dtype is dtypes.bool_) != b_bool:  # one bool operand (two: binary() says so)
+        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+                           "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
     if alpha != 1:
         return add(a, -b * alpha if isinstance(b, Tensor) else -b * alpha)
     r = binary("sub", a, b)
@@ -322,7 +332,7 @@ def rsub(a, b, alpha=1):
         return sub(b, a, alpha=alpha)
     check_scalar(b, "rsub")
     dt = _rt(a._dtype, prio(a), _sdt(b), 0)
-    if dt is dtypes.bool_:
+    if a._dtype is dtypes.bool_ or isinstance(b, bool):
         raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
                            "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
     r = _make(a._be.binary("sub", a._be.full((), b, dt), a._data, dt), dt, a._be)
@@ -391,6 +401,8 @@ def pow(a, b):
         if grad_mode.enabled and b._rg:
             attach(PowBackward2(r, base=base), (b,), (r,))
         return r
+    if isinstance(b, int) and not isinstance(b, bool) and b < 0 and not a._dtype.is_floating_point:
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
     r = binary("pow", a, b)
     if grad_mode.enabled:
         if isinstance(b, Tensor):
@@ -451,7 +463,7 @@ def bitwise(op, a, b):
 
 def bitwise_not(x):
     if x._dtype.is_floating_point:
-        raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
+        raise NotImplementedError(f'"bitwise_not_cpu" not implemented for \'{_TNAME[x._dtype]}\'')
     if x._dtype is dtypes.bool_:
         return predicate("logical_not", x)
     return _make(x._be.unary("bitwise_not", x._data, x._dtype), x._dtype, x._be)

@@ -133,6 +133,9 @@ def getitem(x, key):
         if isinstance(key, (int, slice)):
             raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
                              "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number")
+    if isinstance(key, Tensor) and key.ndim == 0 and key._dtype is dtypes.bool_:
+        # a 0-d mask adds a dim of size 1 (True) or 0 (False): as a 1-element mask, on every device
+        return getitem(x.unsqueeze(0), key.reshape(1))
     k, adv = _parse(x, key)
     if not adv:
         return basic_index(x, k)
@@ -373,6 +376,9 @@ def index_add(x, dim, index, source, alpha=1):
 
 def index_add_(x, dim, index, source, alpha=1):
     _check_1d_index("index_add_", index)
+    if isinstance(source, Tensor) and source._dtype is not x._dtype:  # PyTorch does not cast here
+        raise RuntimeError(f"index_add_(): self ({x._dtype.name}) and source ({source._dtype.name}) must have the "
+                           "same scalar type")
     d = wrap_dim(dim, x.ndim)
     key, _ = _parse(x, (slice(None),) * d + (index.reshape(-1),))
     return index_put_(x, key, source * alpha if alpha != 1 else source, accumulate=True)
@@ -400,6 +406,10 @@ def masked_fill(x, mask, value):
                                f"{value.ndim} dimension(s).")
         v = value.to(x._dtype)
     else:
+        if x._dtype.is_floating_point is False and x._dtype.name != "bool" and isinstance(value, float):
+            info = np.iinfo(x._dtype.np)  # nan, inf or out of range: PyTorch refuses, never wraps
+            if not info.min <= value <= info.max:
+                raise RuntimeError(f"value cannot be converted to type {x._dtype.name}_t without overflow")
         v = _make(x._be.full((), value, x._dtype), x._dtype, x._be)
     shape = broadcast_tensors_shape(x, mask)
     if tuple(shape) != tuple(x.shape):

@@ -17,7 +17,7 @@ def _check(fn, a, b):
     if a._dtype is not b._dtype:
         raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {a._dtype} != {b._dtype}")
     if a._dtype is dtypes.bool_:
-        raise RuntimeError(f"\"{fn}\" not implemented for 'Bool'")
+        raise NotImplementedError(f"\"{fn}\" not implemented for 'Bool'")
 
 
 class MatmulBackward(Node):
@@ -111,9 +111,11 @@ def bmm(a, b):
 def mv(a, v):
     if _amp.active:
         a, v = _amp.cast("mv", a, v)
-    _check("mv", a, v)
+    if a.ndim == 0:  # PyTorch checks the ranks before the dtypes
+        raise IndexError("Dimension specified as 0 but tensor has no dimensions")
     if a.ndim != 2 or v.ndim != 1:
-        raise RuntimeError("vector + matrix @ vector expected, got " + f"{a.ndim}, {v.ndim}")
+        raise RuntimeError("vector + matrix @ vector expected, got " + f"1, {a.ndim}, {v.ndim}")
+    _check("mv", a, v)
     return matmul(a, v)
 
 

@@ -70,6 +70,13 @@ for _op in ("eq", "ne", "lt", "le", "gt", "ge"):
 M.update(greater=M["gt"], greater_equal=M["ge"], less=M["lt"], less_equal=M["le"], not_equal=M["ne"])
 
 
+def _invert(self):
+    """~t: PyTorch's operator raises a TypeError on floats (torch.bitwise_not a NotImplementedError)."""
+    if self._dtype.is_floating_point:
+        raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
+    return ew.bitwise_not(self)
+
+
 def _round(self, decimals=0):
     if decimals:
         f = 10.0 ** decimals
@@ -100,7 +107,7 @@ M.update(
     __mod__=ew.remainder, __rmod__=lambda s, o: ew.remainder(o, s), __imod__=_b_("remainder"),
     __pow__=ew.pow, __rpow__=ew.rpow, __ipow__=_b_("pow"),
     __matmul__=la.matmul, __rmatmul__=la.rmatmul,
-    __neg__=M["neg"], __pos__=lambda s: s, __abs__=M["abs"], __invert__=ew.bitwise_not,
+    __neg__=M["neg"], __pos__=lambda s: s, __abs__=M["abs"], __invert__=_invert,
     __and__=lambda s, o: ew.bitwise("bitwise_and", s, o), __rand__=lambda s, o: ew.bitwise("bitwise_and", s, o),
     __or__=lambda s, o: ew.bitwise("bitwise_or", s, o), __ror__=lambda s, o: ew.bitwise("bitwise_or", s, o),
     __xor__=lambda s, o: ew.bitwise("bitwise_xor", s, o), __rxor__=lambda s, o: ew.bitwise("bitwise_xor", s, o),

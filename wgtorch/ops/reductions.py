@@ -236,6 +236,9 @@ class MinBackward1(AmaxBackward0):
 
 
 def _amaxmin(op, x, dim, keepdim, node):
+    if dim is None and x.numel() == 0:  # PyTorch's RuntimeError (an IndexError names a given dim)
+        raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. "
+                           "Specify the reduction dim with the 'dim' argument.")
     dims = normalize_dims(dim, x.ndim)
     for d in dims:
         if x.ndim and x.shape[d] == 0:
@@ -312,11 +315,14 @@ def min(x, dim=None, keepdim=False, *, other=None):
 
 
 def _argreduce(op, x, dim, keepdim):
-    if x.numel() == 0:
-        raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
     if x._dtype is dtypes.bool_:
-        raise RuntimeError(f'"{op}_cpu" not implemented for \'Bool\'')
-    d = None if dim is None else wrap_dim(dim, x.ndim)
+        raise RuntimeError(f"{op}(): does not support bool input")
+    d = None if dim is None else wrap_dim(dim, x.ndim)  # (a dim out of range is the next error)
+    if x.numel() == 0:  # IndexErrors, as PyTorch; along a non-empty dim the result is just empty
+        if d is None:
+            raise IndexError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
+        if x.shape[d] == 0:
+            raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
     if d is not None and x.ndim == 0:
         d = None
     return _make(x._be.argreduce(op, x._data, d, keepdim), dtypes.int64, x._be)
@@ -346,6 +352,9 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     if not x._dtype.is_floating_point:
         raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
                            f"{_tname(x._dtype)}")
+    if x.numel() == 0 and dim is None and not isinstance(p, str) and (p < 0 or p == float("inf")):
+        raise RuntimeError(f"linalg.vector_norm cannot compute the {p} norm on an empty tensor because the operation "
+                           "does not have an identity")
     if p == "fro" or p == 2:
         dims = normalize_dims(dim, x.ndim)
         with grad_mode.no_grad():
@@ -499,11 +508,12 @@ class LogSoftmaxBackward0(Node):
 def _softmax(op, node, x, dim, dtype):
     if dtype is not None:
         x = x.to(dtype)
-    if not x._dtype.is_floating_point:
-        raise RuntimeError(f'"{op}_lastdim_kernel_impl" not implemented for \'{_tname(x._dtype)}\'')
     if dim is None:
         dim = 0 if x.ndim in (0, 1, 3) else 1  # PyTorch's legacy implicit dim
-    d = wrap_dim(dim, x.ndim)
+    d = wrap_dim(dim, x.ndim)  # PyTorch checks the dim before the dtype
+    if not x._dtype.is_floating_point:
+        kernel = f"{op}_lastdim_kernel_impl" if d >= x.ndim - 1 else f"{op}_kernel_impl"
+        raise NotImplementedError(f'"{kernel}" not implemented for \'{_tname(x._dtype)}\'')
     r = _make(getattr(x._be, op)(x._data, d if x.ndim else None), x._dtype, x._be)
     if grad_mode.enabled and x._rg:
         attach(node(r, dim=d), (x,), (r,))

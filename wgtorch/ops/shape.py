@@ -203,9 +203,9 @@ def squeeze(x, dim=None):
 
 def flatten(x, start_dim=0, end_dim=-1):
     n = x.ndim
+    s, e = wrap_dim(start_dim, n), wrap_dim(end_dim, n)  # (a 0-d tensor takes 0 and -1)
     if n == 0:
         return reshape(x, 1)
-    s, e = wrap_dim(start_dim, n), wrap_dim(end_dim, n)
     if s > e:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     shape = x.shape
@@ -223,6 +223,8 @@ def unflatten(x, dim, sizes):
 
 
 def expand(x, *sizes):
+    if not sizes:
+        raise TypeError('expand() missing 1 required positional arguments: "size"')
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
     for i, s in enumerate(sizes):
@@ -266,13 +268,19 @@ def broadcast_tensors(*ts):
 
 
 def narrow(x, dim, start, length):
+    if x.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
     d = wrap_dim(dim, x.ndim)
     size = x.shape[d]
     if isinstance(start, Tensor):
         start = int(start.item())
+    if not -size <= start <= size:  # PyTorch's checks, in its order
+        raise IndexError(f"start out of range (expected to be in range of [{-size}, {size}], but got {start})")
     if start < 0:
         start += size
-    if not (0 <= start <= size) or length < 0 or start + length > size:
+    if length < 0:
+        raise RuntimeError("narrow(): length must be non-negative.")
+    if start + length > size:
         raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({size}).")
     key = (slice(None),) * d + (slice(start, start + length),)
     return basic_index(x, key, "SliceBackward0")
@@ -303,6 +311,8 @@ def basic_index(x, key, name=None):
 
 
 def chunk(x, chunks, dim=0):
+    if x.ndim == 0:
+        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
     if chunks <= 0:
         raise RuntimeError("chunk expects `chunks` to be greater than 0, got: " + str(chunks))
     d = wrap_dim(dim, x.ndim)
@@ -313,6 +323,10 @@ def chunk(x, chunks, dim=0):
 
 
 def split(x, split_size_or_sections, dim=0):
+    if x.ndim == 0:
+        raise RuntimeError("split expects at least a 1-dimensional tensor")
+    if isinstance(split_size_or_sections, int) and split_size_or_sections < 0:
+        raise RuntimeError(f"split expects split_size be non-negative, but got split_size={split_size_or_sections}")
     d = wrap_dim(dim, x.ndim)
     size = x.shape[d]
     if isinstance(split_size_or_sections, int):
@@ -346,6 +360,8 @@ def tensor_split(x, indices_or_sections, dim=0):
 
 
 def unbind(x, dim=0):
+    if x.ndim == 0:
+        raise IndexError("Dimension specified as 0 but tensor has no dimensions")
     d = wrap_dim(dim, x.ndim)
     return tuple(select(x, d, i) for i in range(x.shape[d]))
 
@@ -354,6 +370,8 @@ def movedim(x, source, destination):
     n = x.ndim
     src = [wrap_dim(s, n) for s in (source if isinstance(source, (tuple, list)) else (source,))]
     dst = [wrap_dim(s, n) for s in (destination if isinstance(destination, (tuple, list)) else (destination,))]
+    if n == 0:  # (dims 0 and -1 name a 0-d tensor's one place)
+        return permute(x, ())
     if len(src) != len(dst):
         raise RuntimeError(f"movedim: Invalid source or destination dims: source ({src} dims) should contain "
                            f"the same number of dims as destination ({dst} dims)")
@@ -368,6 +386,8 @@ def movedim(x, source, destination):
 def diagonal(x, offset=0, dim1=0, dim2=1):
     n = x.ndim
     d1, d2 = wrap_dim(dim1, n), wrap_dim(dim2, n)
+    if d1 == d2:  # (a 0-d tensor has one dim to name)
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
     shape, st = x.shape, x.stride()
     if offset >= 0:
         length = max(min(shape[d1], shape[d2] - offset), 0)
@@ -470,11 +490,12 @@ def cat(tensors, dim=0, out=None):
         if not isinstance(t, Tensor):
             raise TypeError(f"expected Tensor as element {tensors.index(t)} in argument 0, but got "
                             f"{type(t).__name__}")
+    for i, t in enumerate(tensors):  # PyTorch checks this before the dim
+        if t.ndim == 0:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
     # legacy rule: 1-D empty tensors are skipped
     live = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
     ref = live[0]
-    if ref.ndim == 0:
-        raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
     d = wrap_dim(dim, ref.ndim)
     dt = ref._dtype
     for i, t in enumerate(live):
@@ -486,6 +507,8 @@ def cat(tensors, dim=0, out=None):
             if k != d and t.shape[k] != ref.shape[k]:
                 raise RuntimeError(f"Sizes of tensors must match except in dimension {d}. Expected size "
                                    f"{ref.shape[k]} but got size {t.shape[k]} for tensor number {i} in the list.")
+        dt = dtypes.promote_types(dt, t._dtype)
+    for t in tensors:  # the skipped empty tensors still take part in the result dtype, as in PyTorch
         dt = dtypes.promote_types(dt, t._dtype)
     sizes = [t.shape[d] for t in live]
     shape = ref.shape[:d] + (sum(sizes),) + ref.shape[d + 1:]
@@ -506,11 +529,11 @@ def stack(tensors, dim=0, out=None):
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
     shape = tensors[0].shape
+    d = wrap_dim(dim, len(shape) + 1)  # PyTorch checks the dim first
     for i, t in enumerate(tensors):
         if t.shape != shape:
             raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(shape)} at entry 0 "
                                f"and {list(t.shape)} at entry {i}")
-    d = wrap_dim(dim, len(shape) + 1)
     with grad_mode.no_grad():
         r = cat([unsqueeze(t, d) for t in tensors], d, out=out)
     if grad_mode.enabled and any(t._rg for t in tensors):

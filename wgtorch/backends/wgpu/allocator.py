@@ -36,7 +36,7 @@ class Allocator:
         size = bucket(nbytes)
         if size > self.max_buffer:
             raise OutOfMemoryError(f"wgpu: cannot allocate a buffer of {nbytes} bytes: the device's largest "
-                                   f"buffer is {self.max_buffer} bytes")
+                                   f"buffer is {self.max_buffer} bytes ({self.allocated} bytes allocated now)")
         free = self.pool.get(size)
         if free:
             buf = free.pop()
@@ -48,7 +48,11 @@ class Allocator:
                         f"wgpu out of memory: tried to allocate {size} bytes with {self.allocated} bytes "
                         f"allocated and a limit of {self.limit} bytes (set_per_process_memory_fraction or "
                         f"WGTORCH_WGPU_MEMORY_LIMIT)")
-            buf = self.device.create_buffer(size=size, usage=self.usage)
+            try:
+                buf = self.device.create_buffer(size=size, usage=self.usage)
+            except Exception as e:  # wgpu's GPUError: a lost device, or the driver refused the size
+                from .context import gpu_error
+                raise gpu_error(e) from None
             self.owned.add(buf)
             self.reserved += size
         self.allocated += size

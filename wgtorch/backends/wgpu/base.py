@@ -84,11 +84,18 @@ class Base:
                                    w.BufferBindingType.read_only_storage}} for i in range(n_storage)]
             entries.append({"binding": n_storage, "visibility": w.ShaderStage.COMPUTE,
                             "buffer": {"type": w.BufferBindingType.uniform, "has_dynamic_offset": True}})
-            bgl = self.dev.create_bind_group_layout(entries=entries)
-            layout = self.dev.create_pipeline_layout(bind_group_layouts=[bgl])
-            module = self.dev.create_shader_module(code=with_helpers(source if source is not None else
-                                                                read_shader(kernel + ".wgsl")))
-            pipe = self.dev.create_compute_pipeline(layout=layout, compute={"module": module, "entry_point": "main"})
+            try:
+                bgl = self.dev.create_bind_group_layout(entries=entries)
+                layout = self.dev.create_pipeline_layout(bind_group_layouts=[bgl])
+                module = self.dev.create_shader_module(code=with_helpers(source if source is not None else
+                                                                    read_shader(kernel + ".wgsl")))
+                pipe = self.dev.create_compute_pipeline(layout=layout, compute={"module": module,
+                                                                                "entry_point": "main"})
+            except self.wgpu.GPUError as e:  # WGSL compile / validation errors, with the text and line
+                if context._state["lost"] is not None or "device is lost" in str(e).lower():
+                    raise context.gpu_error(e) from None
+                raise RuntimeError(f"wgpu: the WGSL kernel {str(kernel)[:80]!r} failed to compile or validate:\n{e}") \
+                    from None
             p = self.pipelines[kernel] = (pipe, bgl)
         return p
 
@@ -112,7 +119,12 @@ class Base:
                                                                    "size": param_size}})
             if len(self.bind_groups) >= _MAX_BIND_GROUPS:  # bounded: a long run must not grow it forever
                 self.bind_groups.clear()
-            bg = self.bind_groups[key] = self.dev.create_bind_group(layout=bgl, entries=entries)
+            if any(b._device is not self.dev for b in buffers):  # a tensor made before reinit()
+                raise RuntimeError(context.STALE)
+            try:
+                bg = self.bind_groups[key] = self.dev.create_bind_group(layout=bgl, entries=entries)
+            except self.wgpu.GPUError as e:
+                raise context.gpu_error(e) from None
         return bg
 
     def _params(self, words):

@@ -6,7 +6,7 @@ another (a substring of its name or its backend, e.g. "llvmpipe" or "vulkan").""
 import os
 import tempfile
 
-_state = {"adapter": None, "device": None, "wanted": None, "probed": False}
+_state = {"adapter": None, "device": None, "wanted": None, "probed": False, "lost": None}
 
 
 def _wgpu():
@@ -86,6 +86,39 @@ def device():
                                            "max-compute-invocations-per-workgroup")}
         dev = _state["device"] = a.request_device_sync(required_features=feats, required_limits=limits)
     return dev
+
+
+def lose_device(reason="simulated by wgtorch.wgpu._lose_device(), a test hook"):
+    """Test hook: destroy the device as a driver reset or GPU fault would."""
+    dev = _state["device"]
+    if dev is not None:
+        dev.destroy()
+        _state["lost"] = reason
+
+
+def reinit():
+    """Forget the device (lost or not): the next use creates a fresh one. Tensors made
+    before keep buffers of the old device and raise a clear error when used."""
+    from . import _backends
+    for b in _backends.values():
+        b._gpu = None
+    _state["device"], _state["lost"] = None, None
+
+
+STALE = ("this tensor's storage belongs to a wgpu device that was lost or re-initialised "
+         "(wgtorch.wgpu.reinit()); its values are gone: recreate the tensor")
+
+
+def gpu_error(e):
+    """A wgpu-internal error as a RuntimeError that says what happened (raise it from None)."""
+    text = str(e)
+    if _state["lost"] is not None or "device is lost" in text.lower():
+        why = _state["lost"] or "the driver reported it"
+        return RuntimeError(f"the wgpu device was lost ({why}); call wgtorch.wgpu.reinit() to start a new one "
+                            f"(tensors on the lost device cannot be used any more). wgpu said: {text}")
+    if "doesn't match device" in text.lower():
+        return RuntimeError(f"{STALE}. wgpu said: {text}")
+    return RuntimeError(f"wgpu error: {text}")
 
 
 def no_adapter_message():

@@ -75,7 +75,8 @@ class ElementwiseOps:
             raise RuntimeError("shapes " + ", ".join(str(list(h.shape)) for h in handles) +
                                " cannot be broadcast together") from None
         if len(shape) > 8:
-            raise RuntimeError("wgpu elementwise ops support at most 8 dimensions")
+            raise NotImplementedError("wgpu elementwise ops support at most 8 dimensions; move the tensor to the cpu "
+                                      "for this operation")
         scal, ins = [], []
         for v, k in args:
             if isinstance(v, WgpuArray):
@@ -135,8 +136,8 @@ class ElementwiseOps:
             if bound is not None:
                 args.append((bound, k))
                 e = f"{fn}({e}, {'bc'[len(args) - 2]})"
-        if k == "f":
-            e = f"select({e}, a, is_nan(a))"  # NaN stays NaN
+        if k == "f":  # NaN in the input or in a bound gives NaN, as PyTorch (WGSL's max/min may drop it)
+            e = f"select({e}, nan(), {' || '.join(f'is_nan({v})' for v in 'abc'[:len(args)])})"
         return self._ew(e, args, k, dt.np)
 
     def cast(self, h, dt):

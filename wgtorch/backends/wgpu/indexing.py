@@ -110,7 +110,8 @@ class IndexingOps:
         source = None if key in self.pipelines else index_source(mode, len(idx), t)
         pad4 = lambda vals: [v & 0xFFFFFFFF for v in vals] + [0] * (4 - len(vals))  # noqa: E731
         if len(lay["shape"]) > 8:
-            raise RuntimeError("wgpu indexing and copies support at most 8 dimensions")
+            raise NotImplementedError("wgpu indexing and copies support at most 8 dimensions; move the tensor to the "
+                                      "cpu for this operation")
         words = [n, len(lay["shape"]), 0, len(idx), lay["v"].offset & 0xFFFFFFFF, vals_off & 0xFFFFFFFF,
                  int(negative_ok), 0]
         words += self._dims8(lay["shape"], lay["v_strides"], vals_strides)

@@ -29,13 +29,17 @@ _CT = {"f": "f32", "i": "i32", "b": "bool"}
 _FLOAT_ONLY = {
     "exp": "exp(a)", "exp2": "exp2(a)", "log": "log(a)", "log2": "log2(a)", "log10": "log(a) * 0.4342944819",
     "log1p": "log1p_(a)", "expm1": "expm1_(a)", "sqrt": "sqrt(a)", "rsqrt": "inverseSqrt(a)",
-    "sin": "sin(a)", "cos": "cos(a)", "tan": "tan(a)", "tanh": "tanh_(a)", "asin": "asin(a)",
-    "acos": "acos(a)", "atan": "atan(a)", "sinh": "sinh(a)", "cosh": "cosh(a)",
+    "sin": "sin(a)", "cos": "cos(a)", "tan": "tan(a)", "tanh": "tanh_(a)",
+    # through atan2: lavapipe's asin / acos are 2e-4 to 4e-4 off near +-1
+    "asin": "select(atan2_(a, sqrt((1.0 - a) * (1.0 + a))), nan(), abs(a) > 1.0)",
+    "acos": "select(atan2_(sqrt((1.0 - a) * (1.0 + a)), a), nan(), abs(a) > 1.0)",
+    "atan": "atan(a)", "sinh": "sinh(a)", "cosh": "cosh(a)",
     "sigmoid": "1.0 / (1.0 + exp(-a))", "erf": "erf_(a)", "reciprocal": "1.0 / a",
     "gelu": "0.5 * a * (1.0 + erf_(a * 0.7071067811865476))",
     "floor": "floor(a)", "ceil": "ceil(a)", "round": "round(a)", "trunc": "trunc(a)",
 }
-UNARY = {op: {"f": e} for op, e in _FLOAT_ONLY.items()}
+# NaN in, NaN out: WGSL leaves builtins at NaN indeterminate (lavapipe's atan(NaN) is 0)
+UNARY = {op: {"f": f"select({e}, a, is_nan(a))"} for op, e in _FLOAT_ONLY.items()}
 UNARY.update({
     "neg": {"f": "-a", "i": "-a"},
     "abs": {"f": "abs(a)", "i": "abs(a)", "b": "a"},
@@ -60,13 +64,13 @@ BINARY = {
     "div": {"f": "a / b"},
     "trunc_divide": {"f": "trunc(a / b)", "i": "a / b"},
     # Python's floor rules; an integer divisor of 0 gives a (WGSL's rule) on wgpu, documented
-    "floor_divide": {"f": "floor(a / b)", "i": "floordiv_(a, b)"},
-    "remainder": {"f": "a - b * floor(a / b)", "i": "floormod_(a, b)"},
-    "fmod": {"f": "a - b * trunc(a / b)", "i": "a % b"},
+    "floor_divide": {"f": "ffloordiv_(a, b)", "i": "floordiv_(a, b)"},
+    "remainder": {"f": "fremainder_(a, b)", "i": "floormod_(a, b)"},
+    "fmod": {"f": "fmod_(a, b)", "i": "a % b"},
     "pow": {"f": "pow_(a, b)", "i": "ipow_(a, b)"},
     "maximum": {"f": "select(max(a, b), nan(), is_nan(a) || is_nan(b))", "i": "max(a, b)", "b": "a || b"},
     "minimum": {"f": "select(min(a, b), nan(), is_nan(a) || is_nan(b))", "i": "min(a, b)", "b": "a && b"},
-    "atan2": {"f": "atan2(a, b)"},
+    "atan2": {"f": "atan2_(a, b)"},
     "relu_grad": {"f": "select(a, 0.0, b <= 0.0)", "i": "select(a, 0, b <= 0)"},  # g, relu's output y
     # g, gelu's input x: g * (Phi(x) + x phi(x))
     "gelu_grad": {"f": "a * (0.5 * (1.0 + erf_(b * 0.7071067811865476)) + b * exp(-0.5 * b * b) * 0.3989422804014327)"},
@@ -120,13 +124,70 @@ fn erf_(x: f32) -> f32 {
 }
 fn pow_(a: f32, b: f32) -> f32 {
     // WGSL's pow is undefined for a < 0: use |a| and the sign of an odd integer power
-    if (b == 0.0) { return 1.0; }
+    if (b == 0.0 || a == 1.0 || (a == -1.0 && abs(b) > 3.4e38)) { return 1.0; }  // (-1) ** +-inf is 1
+    if (is_nan(a) || is_nan(b)) { return nan(); }  // (lavapipe's pow(NaN, 2) is 0)
+    if (a < -3.4e38) {  // -inf: C's rules (WGSL's pow is undefined for a < 0)
+        let odd_ = trunc(b) == b && abs(b % 2.0) == 1.0;
+        if (b < 0.0) { return select(0.0, -0.0, odd_); }
+        return select(bitcast<f32>(0x7f800000u), bitcast<f32>(0xff800000u), odd_);
+    }
+    if (a == 0.0 && b < 0.0) {  // WGSL leaves pow(0, b < 0) undefined: +-inf, as C's pow
+        let odd = trunc(b) == b && abs(b % 2.0) == 1.0 && (bitcast<u32>(a) & 0x80000000u) != 0u;
+        return select(bitcast<f32>(0x7f800000u), bitcast<f32>(0xff800000u), odd);
+    }
     let r = pow(abs(a), b);
     if (a >= 0.0 || is_nan(a)) { return r; }
     if (trunc(b) != b) { return nan(); }
     return select(r, -r, abs(b % 2.0) == 1.0);
 }
+fn atan2_(y: f32, x: f32) -> f32 {
+    if (is_nan(y) || is_nan(x)) { return nan(); }
+    if (y == 0.0) {  // +-0 or +-pi by the signs, as C (lavapipe gives 3pi/4 at (0, 0))
+        let r = select(0.0, 3.14159265358979, x < 0.0 || (x == 0.0 && (bitcast<u32>(x) & 0x80000000u) != 0u));
+        return select(r, -r, (bitcast<u32>(y) & 0x80000000u) != 0u);
+    }
+    return atan2(y, x);
+}
+fn finite_over_inf_(a: f32, b: f32) -> bool {
+    return (bitcast<u32>(b) & 0x7fffffffu) == 0x7f800000u && (bitcast<u32>(a) & 0x7f800000u) != 0x7f800000u;
+}
+fn fmod_(a: f32, b: f32) -> f32 {
+    // exact, as C's fmod (a - b * trunc(a / b) loses every digit once |a / b| passes 2^24):
+    // subtract |b| scaled by powers of two to the remainder's binade; each step is exact
+    if (finite_over_inf_(a, b)) { return a; }
+    if (is_nan(a) || is_nan(b) || b == 0.0 || (bitcast<u32>(a) & 0x7fffffffu) == 0x7f800000u) { return nan(); }
+    let y = abs(b);
+    let ey = frexp(y).exp;
+    var r = abs(a);
+    for (var i = 0; i < 300 && r >= y; i = i + 1) {
+        var s = ldexp(y, frexp(r).exp - ey);
+        if (s > r) { s = s * 0.5; }
+        r = r - s;
+    }
+    return select(r, -r, a < 0.0 || (a == 0.0 && (bitcast<u32>(a) & 0x80000000u) != 0u));
+}
+fn fremainder_(a: f32, b: f32) -> f32 {
+    // PyTorch's rule: the exact fmod, moved to the divisor's sign
+    let m = fmod_(a, b);
+    return select(m, m + b, m != 0.0 && ((b < 0.0) != (m < 0.0)));
+}
+fn ffloordiv_(a: f32, b: f32) -> f32 {
+    // PyTorch's div_floor: through the remainder, so an infinite a gives NaN and a finite a
+    // over an infinite b of the other sign gives -1, as in Python
+    if (b == 0.0) { return a / b; }
+    let m = fmod_(a, b);
+    var d = (a - m) / b;
+    if (m != 0.0 && ((b < 0.0) != (m < 0.0))) { d = d - 1.0; }
+    if (d == 0.0) { return select(0.0, -0.0, a / b < 0.0); }
+    let f = floor(d);
+    return select(f, f + 1.0, d - f > 0.5);
+}
 fn ipow_(a: i32, b: i32) -> i32 {
+    if (b < 0) {  // PyTorch's rule: the truncated reciprocal
+        if (a == 1) { return 1; }
+        if (a == -1) { return select(-1, 1, (b & 1) == 0); }
+        return 0;
+    }
     var r = 1;
     var base = a;
     var e = b;
@@ -155,7 +216,7 @@ def expr_for(table, op, k):
         raise NotImplementedError(f"'{op}' is not implemented on the wgpu device yet")
     e = entry.get(k, entry.get("*"))
     if e is None:
-        raise RuntimeError(f'"{op}" not implemented for the {_CT[k]} dtype on wgpu')
+        raise NotImplementedError(f'"{op}" not implemented for the {_CT[k]} dtype on wgpu')
     return e
 
 

@@ -60,6 +60,9 @@ class Queue:
 
     def copy(self, src, src_offset, dst, dst_offset, nbytes):
         """A buffer-to-buffer copy, in order with the recorded dispatches."""
+        if src._device is not self.device or dst._device is not self.device:  # made before reinit()
+            from .context import STALE
+            raise RuntimeError(STALE)
         if self.cpass is not None:  # copies are recorded outside compute passes
             self.cpass.end()
             self.cpass = None
@@ -70,26 +73,49 @@ class Queue:
 
     def flush(self):
         if self.ring_pos > self.ring_start:  # write_buffer lands before the submit's commands
-            self.device.queue.write_buffer(self.ring, self.ring_start,
-                                           self.ring_host[self.ring_start:self.ring_pos])
-            self.ring_start = self.ring_pos
+            start, self.ring_start = self.ring_start, self.ring_pos
+            self.upload_raw(self.ring, start, self.ring_host[start:self.ring_pos])
         if self.encoder is not None:
-            if self.cpass is not None:
-                self.cpass.end()
-            self.device.queue.submit([self.encoder.finish()])
+            enc, cpass = self.encoder, self.cpass
+            # forget the batch first: a failed submit (a lost device) must not leave a dead
+            # encoder behind that every later op would trip over
             self.cpass = self.encoder = None
             self.pending = 0
+            try:
+                if cpass is not None:
+                    cpass.end()
+                self.device.queue.submit([enc.finish()])
+            except self.wgpu.GPUError as e:
+                from .context import gpu_error
+                raise gpu_error(e) from None
 
     def upload(self, buf, offset, data):
         # queue.write_buffer runs before the next submit's commands: pending work
         # that still reads a recycled buffer must be submitted first
         self.flush()
-        self.device.queue.write_buffer(buf, offset, data)
+        self.upload_raw(buf, offset, data)
+
+    def upload_raw(self, buf, offset, data):
+        try:
+            self.device.queue.write_buffer(buf, offset, data)
+        except self.wgpu.GPUError as e:
+            from .context import gpu_error
+            raise gpu_error(e) from None
 
     def read(self, buf, offset, nbytes):
         """Bytes [offset, offset + nbytes) of buf, through a pooled staging buffer."""
         if nbytes == 0:
             return np.empty(0, np.uint8)
+        if buf._device is not self.device:  # a tensor made before wgtorch.wgpu.reinit()
+            from .context import STALE
+            raise RuntimeError(STALE)
+        try:
+            return self._read(buf, offset, nbytes)
+        except self.wgpu.GPUError as e:
+            from .context import gpu_error
+            raise gpu_error(e) from None
+
+    def _read(self, buf, offset, nbytes):
         from .allocator import bucket
         size = bucket(nbytes)
         pool = self.staging.setdefault(size, [])

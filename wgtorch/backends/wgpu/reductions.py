@@ -157,8 +157,8 @@ class ReductionOps:
         return self.view_permute(out, inv)
 
     def _softmax(self, op, x, dim):
-        if dim is None:
-            x, dim = self.view_reshape(x, (1,)), 0
+        if dim is None:  # a 0-d tensor: one row of one, and a 0-d result
+            return self.view_reshape(self._softmax(op, self.view_reshape(x, (1,)), 0), ())
         v, rows, n, _ = self._rows(x, (dim,))
         self._check_row(op, n)
         if kind(v.dtype) != "f":
