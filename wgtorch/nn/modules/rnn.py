@@ -220,14 +220,20 @@ class RNNBase(Module):
             b_ih = b_ih + b_hh
         return p, b_ih, b_hh
 
+    def _step(self, xt, h, c, p, b_hh):
+        """One time step of this module's cell: the new (h, c); c is None but for LSTM."""
+        if self.mode == "LSTM":
+            return _lstm_step(xt, h, c, p["w_hh"], p["w_hr"])
+        if self.mode == "GRU":
+            return _gru_step(xt, h, p["w_hh"], b_hh, self.hidden_size), None
+        return _rnn_step(xt, h, p["w_hh"], "relu" if self.mode == "RNN_RELU" else "tanh"), None
+
     def _run(self, input, h0, c0):
         """input: 3-D in the module's layout; h0 (and c0 for LSTM): 3-D states.
         Returns output and the lists of final h (and c) per layer and direction."""
         tdim = 1 if self.batch_first else 0
-        H = self.hidden_size
         num_directions = 2 if self.bidirectional else 1
         lstm, gru = self.mode == "LSTM", self.mode == "GRU"
-        act = "relu" if self.mode == "RNN_RELU" else "tanh"
         x = input
         h_n, c_n = [], []
         for layer in range(self.num_layers):
@@ -243,12 +249,7 @@ class RNNBase(Module):
                 xs = _Unbind.apply(xp, tdim)
                 hs = []
                 for xt in (reversed(xs) if direction == 1 else xs):
-                    if lstm:
-                        h, c = _lstm_step(xt, h, c, p["w_hh"], p["w_hr"])
-                    elif gru:
-                        h = _gru_step(xt, h, p["w_hh"], b_hh, H)
-                    else:
-                        h = _rnn_step(xt, h, p["w_hh"], act)
+                    h, c = self._step(xt, h, c, p, b_hh)
                     hs.append(h)
                 if direction == 1:
                     hs.reverse()
@@ -267,8 +268,6 @@ class RNNBase(Module):
         the steps backwards and takes a row's initial state when its sequence starts)."""
         num_directions = 2 if self.bidirectional else 1
         lstm, gru = self.mode == "LSTM", self.mode == "GRU"
-        act = "relu" if self.mode == "RNN_RELU" else "tanh"
-        H = self.hidden_size
         x = data
         h_n, c_n = [], []
         for layer in range(self.num_layers):
@@ -291,15 +290,10 @@ class RNNBase(Module):
                         if lstm:
                             c = cat([c, c0i[c.shape[0]:n]], 0)
                     whole = n == h.shape[0]
-                    ht = h if whole else h[:n]
+                    ht, ct = self._step(xs[t], h if whole else h[:n], (c if whole else c[:n]) if lstm else None,
+                                        p, b_hh)
                     if lstm:
-                        ct = c if whole else c[:n]
-                        ht, ct = _lstm_step(xs[t], ht, ct, p["w_hh"], p["w_hr"])
                         c = ct if whole else cat([ct, c[n:]], 0)
-                    elif gru:
-                        ht = _gru_step(xs[t], ht, p["w_hh"], b_hh, H)
-                    else:
-                        ht = _rnn_step(xs[t], ht, p["w_hh"], act)
                     hs[t] = ht
                     h = ht if whole else cat([ht, h[n:]], 0)
                 outs.append(cat(hs, 0))
