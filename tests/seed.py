@@ -29,3 +29,20 @@ def seed_text():
         if p.exists():
             return p.read_text(encoding="utf-8")
     return None
+
+
+_MARK = "----8<---- step done"
+
+
+def run_steps(steps, cwd, device=None, lib="wgtorch"):
+    """The listing steps (code strings) as one unchanged PyTorch program in a subprocess: through
+    the torch alias (`python -m wgtorch.run`, asserting real torch was never loaded), or with
+    lib="torch" under plain python and real torch. Returns what each step printed."""
+    from aliasrun import run_torch, run_wgtorch
+    program = "import torch\n" + "".join(f"{s}\nprint({_MARK!r})\n" for s in steps)
+    Path(cwd, "listing.py").write_text(program)
+    if lib == "torch":
+        r = run_torch(["listing.py"], cwd).check()
+    else:
+        r = run_wgtorch(["listing.py"], cwd, device=device).check().assert_alias_only()
+    return [out.rstrip("\n") for out in r.stdout.split(_MARK + "\n")[:-1]]

@@ -295,10 +295,7 @@ def test_mismatched_collectives_raise_on_every_rank(tmp_path):
 SEED_002 = """
 import json, sys
 import wgtorch
-import wgtorch.distributed, wgtorch.nn.parallel
-for _name, _mod in list(sys.modules.items()):
-    if _name == "wgtorch" or _name.startswith("wgtorch."):
-        sys.modules["torch" + _name[len("wgtorch"):]] = _mod
+wgtorch.install_as_torch()
 import torch
 assert sys.modules["torch"] is wgtorch
 model = torch.nn.Linear(2, 1)
@@ -478,8 +475,8 @@ def test_example_ddp_train(tmp_path, device):
     if torch is None:
         return  # no real torch here: the example's own comparison above is the check
     # independently: real torch, one process, the same global batches (torch's own sampler)
-    from torch.utils.data import DataLoader, TensorDataset
-    from torch.utils.data.distributed import DistributedSampler
+    DataLoader, TensorDataset = torch.utils.data.DataLoader, torch.utils.data.TensorDataset
+    DistributedSampler = torch.utils.data.DistributedSampler
     torch.manual_seed(123)
     model = torch.nn.Module()
     model.layers = torch.nn.Sequential(torch.nn.Linear(2, 30), torch.nn.ReLU(), torch.nn.Linear(30, 20),
@@ -511,14 +508,9 @@ def test_example_ddp_train(tmp_path, device):
 # MASTER_PORT set, init_process_group with a gloo/nccl backend name,
 # DDP(model, device_ids=[rank]), a DistributedSampler, destroy_process_group.
 ALIAS = """
-# the alias by hand: the `torch` imports below load wgtorch's modules
-import sys
+# the `torch` imports below load wgtorch's modules
 import wgtorch
-import wgtorch.distributed, wgtorch.multiprocessing, wgtorch.nn.functional, wgtorch.nn.parallel
-import wgtorch.utils.data.distributed
-for _name, _mod in list(sys.modules.items()):
-    if _name == "wgtorch" or _name.startswith("wgtorch."):
-        sys.modules["torch" + _name[len("wgtorch"):]] = _mod
+wgtorch.install_as_torch()
 """
 
 APPENDIX_A_DDP = """
@@ -628,8 +620,8 @@ if __name__ == "__main__":
 
 
 @pytest.mark.parametrize("backend, on_gpu, world, how", [
-    ("nccl", True, "torch.cuda.device_count()", "alias by hand"),
-    ("gloo", False, "2", "alias by hand"),
+    ("nccl", True, "torch.cuda.device_count()", "install_as_torch()"),
+    ("gloo", False, "2", "install_as_torch()"),
     ("gloo", False, "2", "python -m wgtorch.run"),
 ])
 def test_appendix_a_ddp_script_through_spawn(tmp_path, backend, on_gpu, world, how):
@@ -637,11 +629,9 @@ def test_appendix_a_ddp_script_through_spawn(tmp_path, backend, on_gpu, world, h
         need_gpu("wgpu")
     code = APPENDIX_A_DDP.replace("BACKEND", repr(backend)).replace("ON_GPU", str(on_gpu)) \
                          .replace("WORLD_SIZE", world)
-    if how == "alias by hand":
+    if how == "install_as_torch()":
         ok(python(tmp_path, ALIAS + code))
     else:  # the ranks must get the alias from the parent (wgtorch.multiprocessing passes it on)
-        if importlib.util.find_spec("wgtorch.run") is None:
-            pytest.skip("this wgtorch has no wgtorch.run")
         cmd = [sys.executable, "-m", "wgtorch.run", _script(tmp_path, code), str(tmp_path)]
         ok(subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=_env(), check=False))
     ranks = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("rank*.json"))]

@@ -1,16 +1,13 @@
 """The code of section A.5 of the seed text (shared/seeds/001_314154a51f21af68.txt:
-the NeuralNetwork MLP), run verbatim with `import wgtorch as torch`, asserting what
-the seed prints. Because wgtorch's cpu generator is PyTorch's, even the outputs
+the NeuralNetwork MLP), run verbatim through the torch alias (`python -m wgtorch.run`, in a
+subprocess that never loads real torch), asserting what the seed prints. Because wgtorch's cpu generator is PyTorch's, even the outputs
 that depend on the random initialisation reproduce; on wgpu the model built on
 cpu is moved with .to() and prints the same numbers."""
-import contextlib
-import io
 import re
 
 import pytest
 
-import wgtorch
-from seed import NEURAL_NETWORK, seed_text
+from seed import NEURAL_NETWORK, run_steps, seed_text
 
 
 # The seed's listings, verbatim (the class, then each snippet with its printed output).
@@ -39,13 +36,6 @@ STEPS = [
 ]
 
 
-def _run(code, ns):
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        exec(code, ns)
-    return buf.getvalue().rstrip("\n")
-
-
 def test_listings_and_outputs_are_the_seeds():
     text = seed_text()
     if text is None:
@@ -59,28 +49,27 @@ def test_listings_and_outputs_are_the_seeds():
             assert any(out == b.removeprefix("\n") for b in blocks), out
 
 
-def test_a5_on_cpu():
-    ns = {"torch": wgtorch}
-    exec(LISTING, ns)
-    for code, expected in STEPS:
-        printed = _run(code, ns)
+def test_a5_on_cpu(tmp_path):
+    outs = run_steps([LISTING] + [code for code, _ in STEPS] + ["print(model.layers[0].weight)"], tmp_path, "cpu")
+    for (code, expected), printed in zip(STEPS, outs[1:]):
         if expected is not None:
             assert printed == expected, code
-    weight = _run("print(model.layers[0].weight)", ns)
+    weight = outs[-1]
     assert weight.startswith("Parameter containing:\ntensor([[-0.0577,  0.0047, -0.0702,  ...,  0.0222,  0.1260,")
     assert weight.endswith("requires_grad=True)")
 
 
-def test_a5_model_moved_to_the_device(device):
+def test_a5_model_moved_to_the_device(device, tmp_path):
     """The seed's model and input moved with .to(device) (A.9's pattern) give the seed's numbers."""
-    ns = {"torch": wgtorch, "device": device}
-    exec(LISTING, ns)
-    _run("torch.manual_seed(123)\nmodel = NeuralNetwork(50, 3).to(device)\n"
-         "torch.manual_seed(123)\nX = torch.rand((1, 50)).to(device)", ns)
-    assert ns["model"].layers[0].weight.device.type == device
-    suffix = "" if device == "cpu" else f", device='{wgtorch.device(device)}'"
-    assert _run("print(model(X).detach())", ns) == f"tensor([[-0.1262,  0.1080, -0.1792]]{suffix})"
-    assert _run("out = model(X)\nprint(out.grad_fn.name(), out.device.type)", ns) == f"AddmmBackward0 {device}"
-    assert _run("with torch.no_grad():\n    print(torch.softmax(model(X), dim=1).cpu())", ns) == \
-        "tensor([[0.3113, 0.3934, 0.2952]])"
-    assert _run("print(torch.argmax(model(X), dim=1).cpu())", ns) == "tensor([1])"
+    name = "cuda" if device == "wgpu" else "cpu"  # PyTorch's name for the GPU is the wgpu device here
+    outs = run_steps([LISTING, f"device = {name!r}",
+                      "torch.manual_seed(123)\nmodel = NeuralNetwork(50, 3).to(device)\n"
+                      "torch.manual_seed(123)\nX = torch.rand((1, 50)).to(device)",
+                      "print(model.layers[0].weight.device.type)",
+                      "print(model(X).detach())",
+                      "out = model(X)\nprint(out.grad_fn.name(), out.device.type)",
+                      "with torch.no_grad():\n    print(torch.softmax(model(X), dim=1).cpu())",
+                      "print(torch.argmax(model(X), dim=1).cpu())"], tmp_path, device)
+    suffix = "" if device == "cpu" else ", device='wgpu:0'"
+    assert outs[3:] == [device, f"tensor([[-0.1262,  0.1080, -0.1792]]{suffix})", f"AddmmBackward0 {device}",
+                        "tensor([[0.3113, 0.3934, 0.2952]])", "tensor([1])"]

@@ -1,19 +1,16 @@
 """The code of sections A.6-A.9 of the seed text (shared/seeds/001_314154a51f21af68.txt:
 the toy Dataset, DataLoader with shuffle and drop_last, the training loop with
 F.cross_entropy and optim.SGD, predictions, accuracy, save/load, training on the GPU),
-run verbatim with `import wgtorch as torch` (its `torch.` imports point at wgtorch),
-asserting what the seed prints. Because the cpu generator is PyTorch's, the losses and
+run verbatim through the torch alias (`python -m wgtorch.run`, in a subprocess that never
+loads real torch), asserting what the seed prints. Because the cpu generator is PyTorch's, the losses and
 the trained model's outputs are the seed's to the printed digit; the shuffled batch
 order is the one real torch 2.x prints (the seed's book used an older torch)."""
-import contextlib
-import io
 import re
 
 import numpy as np
 import pytest
 
-import wgtorch
-from seed import NEURAL_NETWORK, seed_text
+from seed import NEURAL_NETWORK, run_steps, seed_text
 
 
 MODEL = NEURAL_NETWORK
@@ -170,26 +167,6 @@ LISTINGS = [MODEL, DATA, DATASET, LOADERS, ITERATE, DROP_LAST, TRAIN, PREDICT, P
             ACCURACY, SAVE, LOAD, TENSORS_TO_GPU, MOVE, MIXED, TRAIN_GPU]
 
 
-def _alias(code, lib="wgtorch"):
-    """The listing with its `torch.` imports pointing at `lib` (`import wgtorch as torch`)."""
-    return code.replace("from torch.utils.data import", f"from {lib}.utils.data import") \
-               .replace("import torch.nn.functional as F", f"import {lib}.nn.functional as F")
-
-
-def _run(code, ns, lib="wgtorch"):
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        exec(_alias(code, lib), ns)
-    return buf.getvalue().rstrip("\n")
-
-
-@pytest.fixture
-def printoptions():
-    saved = wgtorch.get_printoptions()
-    yield
-    wgtorch.set_printoptions(**saved)
-
-
 def test_listings_are_the_seeds():
     text = seed_text()
     if text is None:
@@ -203,75 +180,59 @@ def test_listings_are_the_seeds():
         assert any(squash(out) == b for b in blocks), out
 
 
-def _a6(ns, lib="wgtorch"):
-    """Sections A.5-A.6 up to both loaders' printed batches."""
-    _run(MODEL, ns, lib)
-    _run(DATA, ns, lib)
-    _run(DATASET, ns, lib)
-    assert _run("print(len(train_ds))", ns, lib) == "5"
-    _run(LOADERS, ns, lib)
-    first = _run(ITERATE, ns, lib)
-    _run(DROP_LAST, ns, lib)
-    return first, _run(ITERATE, ns, lib)
+# sections A.5-A.6 up to both loaders' printed batches (outputs 4, 6 and 8 of run_steps)
+A6 = [MODEL, DATA, DATASET, "print(len(train_ds))", LOADERS, ITERATE, DROP_LAST, ITERATE]
 
 
-def test_a6_batches_are_torchs(oracle):
-    """The same shuffled batches as real torch prints for the same code."""
-    ours = _a6({"torch": wgtorch})
-    theirs = _a6({"torch": oracle}, "torch")
-    assert ours == theirs
-    first, dropped = ours
+def test_a6_batches_are_torchs(oracle, tmp_path):
+    """The same shuffled batches as real torch prints for the same program."""
+    ours = run_steps(A6, tmp_path, "cpu")
+    assert ours == run_steps(A6, tmp_path, lib="torch")
+    assert ours[3] == "5"
+    first, dropped = ours[5], ours[7]
     assert first.count("Batch") == 3 and "Batch 3: tensor([[" in first and dropped.count("Batch") == 2
     # every sample once in the first epoch
     rows = sorted((float(a), float(b)) for a, b in re.findall(r"\[\s*(-?\d\.\d+),\s+(-?\d\.\d+)\]", first))
     assert rows == sorted([(-1.2, 3.1), (-0.9, 2.9), (-0.5, 2.6), (2.3, -1.1), (2.7, -1.5)])
 
 
-def test_a7_a8_training_prediction_accuracy_save_load(tmp_path, monkeypatch, printoptions):
-    monkeypatch.chdir(tmp_path)
-    ns = {"torch": wgtorch}
-    _a6(ns)
-    assert _run(TRAIN, ns) == TRAIN_OUT
-    assert _run(PREDICT, ns) == OUTPUTS
-    _run(PROBAS, ns)
-    np.testing.assert_allclose(ns["probas"].numpy(), PROBAS_OUT, atol=5e-5)
-    assert _run(ARGMAX_P, ns) == "tensor([0, 0, 0, 1, 1])"
-    assert _run(ARGMAX_O, ns) == "tensor([0, 0, 0, 1, 1])"
-    assert repr(eval("predictions == y_train", ns)) == "tensor([True, True, True, True, True])"
-    assert eval("torch.sum(predictions == y_train)", ns).item() == 5
-    _run(ACCURACY, ns)
-    assert _run("print(compute_accuracy(model, train_loader))", ns) == "1.0"
-    assert _run("print(compute_accuracy(model, test_loader))", ns) == "1.0"
-    _run(SAVE, ns)
+def test_a7_a8_training_prediction_accuracy_save_load(tmp_path):
+    steps = A6 + [TRAIN, PREDICT, PROBAS, "print(probas.tolist())", ARGMAX_P, ARGMAX_O,
+                  "print(repr(predictions == y_train))", "print(torch.sum(predictions == y_train).item())", ACCURACY,
+                  "print(compute_accuracy(model, train_loader))", "print(compute_accuracy(model, test_loader))",
+                  SAVE, "trained = model", LOAD,
+                  "with torch.no_grad():\n    print(model is not trained, torch.equal(model(X_train), trained(X_train)))",
+                  PREDICT]
+    outs = run_steps(steps, tmp_path, "cpu")[len(A6):]
+    assert outs[0] == TRAIN_OUT
+    assert outs[1] == OUTPUTS
+    np.testing.assert_allclose(eval(outs[3]), PROBAS_OUT, atol=5e-5)
+    assert outs[4:9] == ["tensor([0, 0, 0, 1, 1])"] * 2 + ["tensor([True, True, True, True, True])", "5", ""]
+    assert outs[9:11] == ["1.0", "1.0"]
     assert (tmp_path / "model.pth").exists()
-    trained = ns["model"]
-    _run(LOAD, ns)
-    assert ns["model"] is not trained
-    with wgtorch.no_grad():
-        assert wgtorch.equal(ns["model"](ns["X_train"]), trained(ns["X_train"]))
-    assert _run(PREDICT, ns) == OUTPUTS
+    assert outs[14] == "True True"
+    assert outs[15] == OUTPUTS
 
 
-def test_a9_on_the_device(device, monkeypatch):
+def test_a9_on_the_device(device, tmp_path):
     """A.9: tensors and the training loop on the device ("cuda" is the wgpu device;
     on cpu the listing's "cuda" strings read "cpu"), printing the seed's losses."""
     code = (lambda s: s) if device == "wgpu" else (lambda s: s.replace('"cuda"', '"cpu"'))
-    ns = {"torch": wgtorch}
-    _a6(ns)
-    assert _run(code(TENSORS_TO_GPU), ns) == "tensor([5., 7., 9.])"
+    mixed = "try:\n" + "".join("    " + line + "\n" for line in MIXED.splitlines()) + \
+        "except RuntimeError as e:\n    print(e)"
+    outs = run_steps(A6 + [code(TENSORS_TO_GPU), code(MOVE), mixed, "import torch.nn.functional as F",
+                           code(TRAIN_GPU), "print({p.device.type for p in model.parameters()})",
+                           "X = X_train.to(device)\nwith torch.no_grad():\n    out = model(X)\n"
+                           "print(out.cpu().tolist())", "print(out.argmax(dim=1).cpu().tolist())"], tmp_path, device)
+    outs = outs[len(A6):]
+    assert outs[0] == "tensor([5., 7., 9.])"
     suffix = "" if device == "cpu" else ", device='wgpu:0'"
-    assert _run(code(MOVE), ns) == f"tensor([5., 7., 9.]{suffix})"
+    assert outs[1] == f"tensor([5., 7., 9.]{suffix})"
     if device == "wgpu":
-        with pytest.raises(RuntimeError, match="Expected all tensors to be on the same device, but found at least "
-                                               "two devices, (cpu and wgpu:0|wgpu:0 and cpu)!"):
-            _run(MIXED, ns)
-    _run("import torch.nn.functional as F", ns)
-    assert _run(code(TRAIN_GPU), ns) == TRAIN_OUT.replace("Train Loss", "Train/Val Loss")
-    model = ns["model"]
-    assert all(p.device.type == device for p in model.parameters())
-    X = ns["X_train"].to(ns["device"])
-    with wgtorch.no_grad():
-        out = model(X)
-    np.testing.assert_allclose(out.cpu().numpy(), [[2.8569, -4.1618], [2.5382, -3.7548], [2.0944, -3.1820],
-                                                   [-1.4814, 1.4816], [-1.7176, 1.7342]], atol=2e-4)
-    assert out.argmax(dim=1).cpu().tolist() == [0, 0, 0, 1, 1]
+        assert outs[2] == ("Expected all tensors to be on the same device, but found at least two devices, "
+                           "wgpu:0 and cpu!")
+    assert outs[4] == TRAIN_OUT.replace("Train Loss", "Train/Val Loss")
+    assert outs[5] == f"{{'{device}'}}"
+    np.testing.assert_allclose(eval(outs[6]), [[2.8569, -4.1618], [2.5382, -3.7548], [2.0944, -3.1820],
+                                        [-1.4814, 1.4816], [-1.7176, 1.7342]], atol=2e-4)
+    assert outs[7] == "[0, 0, 0, 1, 1]"
