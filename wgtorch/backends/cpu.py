@@ -463,31 +463,11 @@ def reduce(op, x, dims, keepdim, dt):
     return REDUCE[op](x, None if len(dims) == x.ndim and not keepdim else dims, keepdim, dt.np)
 
 
-def _arg_few(op, x, dim):
-    """argmax / argmin over a short dim that is not the last: NumPy's arg-reductions stride
-    across such a dim slowly, its max/min reductions do not. So take the extreme, then the
-    first slice that holds it (walking down: the first of ties wins); where it is NaN, the
-    first NaN, as in PyTorch."""
-    m = (np.maximum if op == "argmax" else np.minimum).reduce(x, axis=dim)  # NaN-propagating
-    at = (slice(None),) * dim
-    k = x.shape[dim]
-    idx = np.full(m.shape, k - 1, np.int64)
-    for j in range(k - 2, -1, -1):
-        np.copyto(idx, j, where=x[at + (j,)] == m)
-    if x.dtype.kind == "f" and np.isnan(m).any():
-        for j in range(k - 1, -1, -1):
-            np.copyto(idx, j, where=np.isnan(x[at + (j,)]))
-    return idx
-
-
 def argreduce(op, x, dim, keepdim):
     """argmax / argmin over one dim (None: the flattened tensor) as int64.
     NumPy's argmax returns the first NaN, which is PyTorch's rule too."""
     if x.dtype is _BITS:
         return _in_f32(argreduce, op, x, dim, keepdim)
-    if dim is not None and dim != x.ndim - 1 and 1 < x.shape[dim] <= 16 and x.size > 4096:
-        r = _arg_few(op, x, dim)  # (max pooling's windows)
-        return np.expand_dims(r, dim) if keepdim else r
     f = np.argmax if op == "argmax" else np.argmin
     r = f(x, axis=dim, keepdims=keepdim) if dim is not None else f(x.reshape(-1))
     if dim is None and keepdim:

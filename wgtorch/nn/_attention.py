@@ -70,13 +70,14 @@ def _fused_ok(query, key, value, dropout_p):
         return False
     if not (query.shape[:-2] == key.shape[:-2] == value.shape[:-2]) or key.shape[-2] != value.shape[-2]:
         return False
-    return query._be.name == "cpu" or key.shape[-2] <= 1024
+    # the wgpu kernel keeps a row's scores in workgroup memory (1024 keys) and loops over E
+    return query._be.name == "cpu" or (key.shape[-2] <= 1024 and key.shape[-1] <= 4096)
 
 
 def _fused(query, key, value, bias, causal, scale):
     """The fused primitive over (B, L, E) views of (..., L, E) inputs; bias: a float (..., L, S)
     additive mask (a bool mask arrives as 0 / -inf)."""
-    lead, (L, E), (S, Ev) = tuple(query.shape[:-2]), query.shape[-2:], value.shape[-2:]
+    lead, L, (S, Ev) = tuple(query.shape[:-2]), query.shape[-2], value.shape[-2:]
     q3, k3, v3 = (t.reshape(-1, *t.shape[-2:]) for t in (query, key, value))
     b3 = None if bias is None else bias.expand(*lead, L, S).reshape(-1, L, S)
     be = query._be

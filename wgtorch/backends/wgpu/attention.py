@@ -2,10 +2,10 @@
 from string import Template
 
 from ...shaders_path import read_shader
-from .kernels import out_type, store
-from .norm import _f32_word
+from .kernels import out_type, scalar_bits, store
 
 MAX_KEYS = 1024  # the scores of one row live in workgroup memory
+MAX_DIM = 4096   # a thread's dot product loops over E (lavapipe ends loops past 65,535)
 
 
 class AttentionOps:
@@ -13,8 +13,9 @@ class AttentionOps:
         """q (B, L, E), k (B, S, E), v (B, S, Ev), bias (B, L, S) or None -> (B, L, Ev)."""
         B, L, E = q.shape
         S, Ev = k.shape[1], v.shape[2]
-        if S > MAX_KEYS:
-            raise RuntimeError(f"wgpu: fused attention over {S} keys (at most {MAX_KEYS})")
+        if S > MAX_KEYS or E > MAX_DIM:
+            raise RuntimeError(f"wgpu: fused attention over {S} keys of {E} features (at most {MAX_KEYS} keys "
+                               f"of {MAX_DIM})")
         q, k, v = (h if self.is_contiguous(h) else self.contiguous(h) for h in (q, k, v))
         if bias is not None and not self.is_contiguous(bias):
             bias = self.contiguous(bias)
@@ -27,6 +28,6 @@ class AttentionOps:
         flags = int(bool(causal)) | (bias is not None) << 1
         self._row_dispatch(key, source, [out.storage.buffer, q.storage.buffer, k.storage.buffer, v.storage.buffer,
                                          b_.storage.buffer],
-                           [B * L, L, S, 0, E, Ev, q.offset, k.offset, v.offset, b_.offset, _f32_word(scale), flags],
+                           [B * L, L, S, 0, E, Ev, q.offset, k.offset, v.offset, b_.offset, scalar_bits(scale, "f"), flags],
                            B * L)
         return out

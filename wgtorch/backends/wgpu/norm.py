@@ -1,22 +1,16 @@
 """wgpu fused layer norm: one workgroup per row forward (statistics and output in one
 dispatch) and backward (the input gradient), plus one dispatch of column partial sums
 for the weight and bias gradients."""
-import struct
 from string import Template
 
 import numpy as np
 
 from ...shaders_path import read_shader
-from .base import _LOOP_MAX, _Dt
-from .kernels import out_type
-
-
-def _f32_word(v):
-    return struct.unpack("<I", struct.pack("<f", v))[0]
+from .base import _Dt
+from .kernels import out_type, scalar_bits, store
 
 
 def _source(name, var, out_t):
-    from .kernels import store
     expr = {"STORE_Y": "y", "STORE_GX": "rstd * (gxh(j, row) - m.x - xhat * m.y)"}[var]
     return Template(read_shader(name + ".wgsl")).substitute({var: store(expr, "f", out_t)})
 
@@ -40,7 +34,7 @@ class NormOps:
         affine = (w is not None) | (b is not None) << 1
         self._row_dispatch(key, source, [out.storage.buffer, stats.storage.buffer, x.storage.buffer,
                                          w_.storage.buffer, b_.storage.buffer],
-                           [rows, n, x.offset, 0, w_.offset, b_.offset, _f32_word(eps), affine], rows,
+                           [rows, n, x.offset, 0, w_.offset, b_.offset, scalar_bits(eps, "f"), affine], rows,
                            writable=(0, 1))
         mean = self.view_strided(stats, (rows,), (2,), 0)
         rstd = self.view_strided(stats, (rows,), (2,), 1)
@@ -61,7 +55,7 @@ class NormOps:
                                              w_.storage.buffer],
                                [rows, n, x.offset, 0, g.offset, w_.offset, int(w is not None), 0], rows)
         if needs[1] or needs[2]:
-            block = min(256, _LOOP_MAX)
+            block = 256  # rows per partial sum (a thread's loop; lavapipe ends loops past 65,535)
             blocks = max(-(-rows // block), 1)
             parts = self._new((2, blocks, n), np.float32)
             self._run("layer_norm_wgrad", [parts.storage.buffer, x.storage.buffer, g.storage.buffer, stats.buffer],
