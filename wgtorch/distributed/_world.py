@@ -7,6 +7,7 @@ init_process_group, so `import wgtorch.distributed` stays cheap."""
 import importlib.util
 import os
 import sys
+import time
 
 BACKENDS = ("mpi", "gloo", "nccl")
 
@@ -113,6 +114,7 @@ def _abort_on_exception(exc_type, exc, tb):
     (_state.prev_hook or sys.__excepthook__)(exc_type, exc, tb)
     sys.stdout.flush()
     sys.stderr.flush()
+    time.sleep(0.5)  # the launcher forwards our output through a pipe: an abort at once can cut it short
     mpi().COMM_WORLD.Abort(1)  # initialises MPI first if this rank failed before init_process_group
 
 
