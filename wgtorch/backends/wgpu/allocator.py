@@ -31,6 +31,10 @@ class Allocator:
         env = os.environ.get("WGTORCH_WGPU_MEMORY_LIMIT")  # bytes, for the memory cap
         self.limit = limit if limit is not None else (int(env) if env else None)
         self.on_release = None  # called when buffers are destroyed (caches naming them must go)
+        # uids of buffers that held-back work still reads (fusion.py): freed, they wait in
+        # `held_back` rather than the pool, so no op of that work is handed one to write
+        self.in_use = set()
+        self.held_back = []
 
     def alloc(self, nbytes):
         size = bucket(nbytes)
@@ -59,9 +63,30 @@ class Allocator:
         self.peak = max(self.peak, self.allocated)
         return buf
 
-    def free(self, buf):
-        self.allocated -= buf.size
-        self.pool.setdefault(buf.size, []).append(buf)
+    def take(self, size):
+        """alloc() for a size that is already a bucket: the per-op path pops the pool directly."""
+        free = self.pool.get(size)
+        if not free:
+            return self.alloc(size)
+        self.allocated += size
+        if self.allocated > self.peak:
+            self.peak = self.allocated
+        return free.pop()
+
+    def free(self, buf, size, uid):
+        """Take back a buffer (its size and uid passed: the per-op path reads no properties)."""
+        self.allocated -= size
+        if uid in self.in_use:
+            self.held_back.append(buf)
+        else:
+            self.pool.setdefault(size, []).append(buf)
+
+    def release_held_back(self):
+        """The held-back work was recorded: its buffers may be reused."""
+        self.in_use.clear()
+        for buf in self.held_back:
+            self.pool.setdefault(buf.size, []).append(buf)
+        self.held_back.clear()
 
     def empty_cache(self):
         if self.pool and self.on_release is not None:

@@ -14,14 +14,17 @@ STORAGE = {np.dtype(np.float32): np.dtype(np.float32), np.dtype(np.float16): np.
 
 
 class Storage:
-    __slots__ = ("buffer", "allocator")
+    # (uid and nbytes copy the buffer's, read on the per-op path; fusion.py asks a weak
+    # reference whether a result is still held)
+    __slots__ = ("buffer", "allocator", "uid", "nbytes", "__weakref__")
 
     def __init__(self, buffer, allocator):
         self.buffer, self.allocator = buffer, allocator
+        self.uid, self.nbytes = buffer.uid, buffer.size
 
     def __del__(self):
         try:
-            self.allocator.free(self.buffer)
+            self.allocator.free(self.buffer, self.nbytes, self.uid)
         except Exception:  # interpreter shutdown
             pass
 

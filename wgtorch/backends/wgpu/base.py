@@ -11,6 +11,7 @@ from ...shaders_path import read_shader
 from . import context
 from .allocator import Allocator
 from .array import BF16_BITS, STORAGE, Storage, WgpuArray, contiguous_strides, from_stand_in, stand_in
+from .fusion import Fusion
 from .kernels import with_helpers
 from .queue import Queue
 
@@ -55,8 +56,10 @@ class Base:
             self.max_binding = dev.limits["max-storage-buffer-binding-size"]
             self.align = dev.limits["min-storage-buffer-offset-alignment"]
             self.queue = Queue(dev, wgpu)
-            self.pipelines, self.bind_groups, self._ew_plans = {}, {}, {}
-            self.alloc.on_release = self.bind_groups.clear  # bind groups die with their buffers
+            self.fusion = self.queue.fusion = Fusion(self, dev.limits["max-storage-buffers-per-shader-stage"])
+            self.pipelines, self.bind_groups = {}, {}
+            self._ew_plans, self._op_plans, self._un_plans = {}, {}, {}  # elementwise.py's plans
+            self.alloc.on_release = self._release
             self._software = context.is_software(context.adapter().info)
             # device-side error flag (like CUDA's asynchronous errors): kernels set it,
             # the next read-back or synchronize() raises
@@ -64,6 +67,12 @@ class Base:
             self.unchecked = False
             self._gpu = True
         return self
+
+    def _release(self):
+        """Before the allocator destroys its pooled buffers: recorded work that names them is
+        submitted, and the bind groups naming them go."""
+        self.queue.flush()
+        self.bind_groups.clear()
 
     def __getattr__(self, attr):
         from .. import PRIMITIVES
@@ -132,14 +141,14 @@ class Base:
         data = struct.pack(f"<{len(words)}I", *words)
         return self.queue.params(data), len(data)
 
-    def _run(self, kernel, buffers, words, n, source=None, row_word=None, windows=None, writable=(0,)):
-        """Dispatch `kernel` over n threads (a 2-D grid past 65,535 workgroups)."""
+    def _run(self, kernel, buffers, words, n, source=None, row_word=None, windows=None, writable=(0,), wg=_WG):
+        """Dispatch `kernel` over n threads, wg per workgroup (a 2-D grid past 65,535 workgroups)."""
         if n == 0:
             return
-        groups = -(-n // _WG)
+        groups = -(-n // wg)
         gx, gy = (groups, 1) if groups <= 65535 else (65535, -(-groups // 65535))
         words = list(words)
-        words[_ROW[kernel] if row_word is None else row_word] = gx * _WG
+        words[_ROW[kernel] if row_word is None else row_word] = gx * wg
         off, size = self._params(words)
         pipe, bgl = self._pipeline(kernel, len(buffers), source, writable)
         self.queue.dispatch(pipe, self._bind_group(kernel, bgl, buffers, size, windows), (gx, gy, 1), (off,))

@@ -5,9 +5,12 @@ import re
 
 import numpy as np
 
-from .array import STORAGE, WgpuArray, contiguous_strides
+from .allocator import bucket
+from .array import STORAGE, Storage, WgpuArray, contiguous_strides
 from .base import _Dt
-from .kernels import BINARY, BOOL_RESULT, PRED, UNARY, WGSL_T, elementwise_source, expr_for, kind, out_type, scalar_bits
+from .fusion import kernel_id
+from .kernels import (BINARY, BOOL_RESULT, PRED, UNARY, WGSL_T, decl, elementwise_source, expr_for, kind, out_type,
+                      scalar_bits)
 
 
 @functools.lru_cache(maxsize=None)
@@ -24,13 +27,20 @@ def _rename(expr, is_handle):
 
 
 _MAX_PLANS = 4096
+_new = object.__new__
+
+
+def op_words(plan, sbits, offsets):
+    """The parameter words of one elementwise dispatch (shaders/elementwise.wgsl's Params)."""
+    return [plan[2], plan[4], 0, 0] + sbits + [0] * (4 - len(sbits)) + [o & 0xFFFFFFFF for o in offsets] + \
+        [0] * (4 - len(offsets)) + plan[5]
 
 
 class ElementwiseOps:
-    def _ew(self, expr, args, result_k, out_dtype):
+    def _ew(self, expr, args, result_k, out_dtype, memo=None):
         """One elementwise dispatch. args: (value, kind) pairs, a value being a
         handle (broadcast to the output's shape) or a Python scalar; expr names
-        them a, b, c in order."""
+        them a, b, c in order. memo: (table, key) a caller finds the plan under next time."""
         # everything but buffers, offsets and scalar values depends only on this
         # signature: it is worked out once (the per-op hot path)
         sig = (expr, result_k, out_dtype) + tuple([(v.shape, v.strides, v.dtype, k) if v.__class__ is WgpuArray
@@ -40,32 +50,53 @@ class ElementwiseOps:
             if len(self._ew_plans) >= _MAX_PLANS:
                 self._ew_plans.clear()
             plan = self._ew_plans[sig] = self._ew_plan(expr, args, result_k, out_dtype)
-        shape, cstrides, n, key, nd, tail, strided, layouts = plan
+        if memo is not None:
+            if len(memo[0]) >= _MAX_PLANS:
+                memo[0].clear()
+            memo[0][memo[1]] = plan
         handles, sbits = [], []
         for v, k in args:
             if v.__class__ is WgpuArray:
                 handles.append(v)
             else:
                 sbits.append(scalar_bits(v, k))
-        sbits += [0] * (4 - len(sbits))
-        out = self._new(shape, out_dtype, cstrides, n)
-        buffers = [out.storage.buffer] + [h.storage.buffer for h in handles]
+        return self._launch(plan, handles, sbits)
+
+    def _launch(self, plan, handles, sbits):
+        """Dispatch a planned elementwise op on these inputs and scalar words: held back for
+        fusion, or at once (chunked past the binding limit; alone while the profiler times ops)."""
+        buf = self.alloc.take(plan[8])
+        # (the two objects built field by field: a constructor call costs more on this path)
+        st = _new(Storage)
+        st.buffer, st.allocator, st.uid, st.nbytes = buf, self.alloc, buf.uid, plan[8]
+        out = _new(WgpuArray)
+        out.storage, out.shape, out.strides, out.offset, out.dtype = st, plan[0], plan[1], 0, plan[9]
         limit = self.max_binding
-        if strided or all(b.size <= limit for b in buffers):
-            # one dispatch; the N-d walk binds whole buffers (a clear error past the binding limit)
-            chunks = ((0, n, None, [out.offset] + [h.offset for h in handles]),)
+        if st.nbytes <= limit and self.queue.timestamps is None:
+            for h in handles:
+                if h.storage.nbytes > limit:
+                    break
+            else:
+                self.fusion.add(plan, handles, sbits, st)
+                return out
+        shape, _, n, key, nd, tail, strided, layouts = plan[:8]
+        buffers = [st.buffer] + [h.storage.buffer for h in handles]
+        if strided or st.nbytes <= limit and all(h.storage.nbytes <= limit for h in handles):
+            # one dispatch (the N-d walk binds whole buffers: a clear error past the binding limit)
+            chunks = ((0, n, None, [0] + [h.offset for h in handles]),)
         else:
-            chunks = self._chunks(n, [(out.storage.buffer, out.offset, "c")] +
+            chunks = self._chunks(n, [(st.buffer, 0, "c")] +
                                   [(h.storage.buffer, h.offset, lay) for h, lay in zip(handles, layouts)])
         for _, cnt, windows, offs in chunks:
-            words = [cnt, nd, 0, offs[0]] + sbits + [o & 0xFFFFFFFF for o in offs[1:]] + \
-                [0] * (4 - len(handles)) + tail
+            words = op_words(plan, sbits, offs[1:])
+            words[0], words[3] = cnt, offs[0]
             self._run(key, buffers, words, cnt, row_word=2, windows=windows)
         return out
 
     def _ew_plan(self, expr, args, result_k, out_dtype):
-        """(shape, strides, size, pipeline key, ndim, shape/stride words, strided?, layouts) of an
-        elementwise signature; compiles the kernel on first use."""
+        """The plan of an elementwise signature: (shape, strides, size, pipeline key, ndim,
+        shape/stride words, strided?, layouts, output bucket bytes, output dtype, output
+        storage type, the last argument's kind, the kernel's id); compiles the kernel on first use."""
         handles = [v for v, _ in args if isinstance(v, WgpuArray)]
         try:
             shape = handles[0].shape
@@ -98,17 +129,34 @@ class ElementwiseOps:
         for j in range(3):
             st = ins[j][0].strides if j < len(ins) else (0,) * nd
             tail += [s & 0xFFFFFFFF for s in st] + pad
-        return shape, cstrides, math.prod(shape), key, nd, tail, "n" in layouts, layouts
+        n = math.prod(shape)
+        return shape, cstrides, n, key, nd, tail, "n" in layouts, layouts, bucket(4 * n), np.dtype(out_dtype), \
+            decl(out_t), args[-1][1], kernel_id(key)
 
     def unary(self, op, x, dt):
+        memo = (op, dt.np, x.shape, x.strides, x.dtype)
+        plan = self._un_plans.get(memo)
+        if plan is not None:
+            return self._launch(plan, [x], [])
         k = kind(dt.np)
-        return self._ew(expr_for(UNARY, op, k), [(x, k)], k, dt.np)
+        return self._ew(expr_for(UNARY, op, k), [(x, k)], k, dt.np, memo=(self._un_plans, memo))
 
     def unary_pred(self, op, x):
         k = kind(x.dtype)
         return self._ew(expr_for(PRED, op, k), [(x, k)], "b", np.bool_)
 
     def binary(self, op, x, y, dt):
+        # the plan by op, dtype and input layouts, before any other work (the per-op hot path)
+        if y.__class__ is WgpuArray:
+            memo = (op, dt.np, x.shape, x.strides, x.dtype, y.shape, y.strides, y.dtype)
+            plan = self._op_plans.get(memo)
+            if plan is not None:
+                return self._launch(plan, [x, y], [])
+        else:
+            memo = (op, dt.np, x.shape, x.strides, x.dtype)
+            plan = self._op_plans.get(memo)
+            if plan is not None and plan[11] == "f":  # (integer scalars wrap into the dtype first: below)
+                return self._launch(plan, [x], [scalar_bits(y, "f")])
         k = kind(dt.np)
         if k == "i" and not isinstance(y, WgpuArray):
             if op == "pow" and y < 0:
@@ -116,7 +164,7 @@ class ElementwiseOps:
             y = int(np.array(y).astype(dt.np))  # a Python int wraps into a small integer dtype, as in PyTorch
         boolean = op in BOOL_RESULT
         return self._ew(expr_for(BINARY, op, k), [(x, k), (y, k)], "b" if boolean else k,
-                        np.bool_ if boolean else dt.np)
+                        np.bool_ if boolean else dt.np, memo=(self._op_plans, memo))
 
     def gelu_grad(self, g, x, y, dt):
         """GELU's backward from g and x (erf is cheap on a GPU: y is not needed)."""

@@ -328,11 +328,20 @@ def elementwise_source(in_types, in_kinds, scalar_kinds, expr, result_k, out_t, 
         EXPR=store(expr, result_k, out_t))
 
 
+_FLOAT_BITS = {}  # the float scalars seen so far (a loop uses the same few): their float32 bits
+
+
 def scalar_bits(value, k):
     """A Python scalar as the 32-bit pattern of its computation kind."""
     if k == "f":
-        return struct.unpack("<I", struct.pack("<f", float(value)))[0] if abs(float(value)) < 3.4e38 or \
+        bits = _FLOAT_BITS.get(value)
+        if bits is not None and value:  # (0.0 and -0.0 are one key)
+            return bits
+        bits = struct.unpack("<I", struct.pack("<f", float(value)))[0] if abs(float(value)) < 3.4e38 or \
             value != value else int(np.array(value, np.float32).view(np.uint32))
+        if len(_FLOAT_BITS) < 4096:
+            _FLOAT_BITS[value] = bits
+        return bits
     if k == "b":
         return int(bool(value))
     return int(value) & 0xFFFFFFFF

@@ -18,6 +18,7 @@ class Queue:
         self.encoder = None
         self.cpass = None
         self.pending = 0
+        self.fusion = None  # fusion.Fusion: elementwise dispatches held back, sent before any other command
         self.staging = {}  # size -> [MAP_READ buffer], reused for read-back
         # kernel parameters: gathered on the host, uploaded once per submit
         self.ring = device.create_buffer(size=RING, usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST |
@@ -28,6 +29,8 @@ class Queue:
 
     def params(self, data):
         """Place kernel parameters in the ring; returns their offset."""
+        if self.fusion.ops:  # every dispatch places parameters first: held-back work goes before it
+            self.fusion.emit()
         n = len(data)
         if self.ring_pos + n > RING:
             self.flush()  # pending dispatches still read the ring's older entries
@@ -54,6 +57,8 @@ class Queue:
     def end_pass(self):
         """End the open compute pass: the next dispatch begins a new one (the profiler times
         each op's dispatches as passes of their own)."""
+        if self.fusion.ops:
+            self.fusion.emit()
         if self.cpass is not None:
             self.cpass.end()
             self.cpass = None
@@ -63,6 +68,8 @@ class Queue:
         if src._device is not self.device or dst._device is not self.device:  # made before reinit()
             from .context import STALE
             raise RuntimeError(STALE)
+        if self.fusion.ops:
+            self.fusion.emit()
         if self.cpass is not None:  # copies are recorded outside compute passes
             self.cpass.end()
             self.cpass = None
@@ -72,6 +79,8 @@ class Queue:
         self.pending += 1
 
     def flush(self):
+        if self.fusion.ops:
+            self.fusion.emit()
         if self.ring_pos > self.ring_start:  # write_buffer lands before the submit's commands
             start, self.ring_start = self.ring_start, self.ring_pos
             self.upload_raw(self.ring, start, self.ring_host[start:self.ring_pos])
