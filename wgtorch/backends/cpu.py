@@ -5,7 +5,9 @@ handles and Python scalars and return new handles; those ending in ``_`` write
 into their first argument. dtypes arrive as wgtorch dtypes; the Tensor layer
 has already worked out PyTorch's result dtype, so nothing here promotes.
 """
+import ctypes
 import math
+import os
 
 import numpy as np
 
@@ -15,6 +17,27 @@ from ..errors import check_int_divisor
 
 ndarray = np.ndarray
 name = "cpu"
+
+
+def _keep_freed_memory():
+    """glibc's malloc serves blocks from 128 KiB up by fresh mmaps, and gives the heap's free top back
+    to the OS, until it has seen large blocks freed: a training step's arrays then arrive as fresh pages
+    every step (page faults: a third of a small CNN's step on one core). Set the limits glibc's own
+    heuristic reaches after a 32 MiB block is freed (heap blocks up to 32 MiB, up to 64 MiB of free top
+    kept), unless the environment tunes malloc itself."""
+    if any(k.startswith("MALLOC_") or k == "GLIBC_TUNABLES" for k in os.environ):
+        return
+    try:
+        if not os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc"):
+            return
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError, ValueError):  # not glibc
+        return
+    mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
+    mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
+
+
+_keep_freed_memory()
 
 
 def _arr(r):
@@ -830,3 +853,168 @@ def attention(q, k, v, bias, causal, scale):
     if bias is not None:  # a row with every key masked attends to nothing (torch: 0, not NaN)
         w[np.all(s == -np.inf, axis=2)] = 0
     return _arr(np.matmul(w, v))
+
+
+# ---- cpu-only fused convolution, max pooling and batch norm ------------------------------------
+# Not primitives: nn/_conv.py and nn/_norm.py call these for float tensors on the cpu (fewer passes
+# and temporaries than their compositions); other devices, and double backward, use the compositions.
+def _taps(a, k, s, d, out):
+    """The windows of a (N, C, Hp, Wp) array as a (kh, kw, N, C, OH, OW) view, no copy: [i, j] is
+    kernel tap (i, j) of every window (stride s, dilation d)."""
+    sn, sc, sh, sw = a.strides
+    return np.lib.stride_tricks.as_strided(a, tuple(k) + a.shape[:2] + tuple(out),
+                                           (d[0] * sh, d[1] * sw, sn, sc, s[0] * sh, s[1] * sw))
+
+
+def _padded(x, pad, size, value, rows=0):
+    """x (N, C, H, W) placed at (top, left) = pad in a (N, C, Hp + rows, Wp) array of value, (Hp, Wp) = size;
+    x itself when that adds nothing."""
+    (pt, pl), (Hp, Wp) = pad, size
+    if not rows and (Hp, Wp) == x.shape[2:]:
+        return x
+    xp = np.full(x.shape[:2] + (Hp + rows, Wp), value, x.dtype)
+    xp[:, :, pt:pt + x.shape[2], pl:pl + x.shape[3]] = x
+    return xp
+
+
+def _cropped(z, pad, hw):
+    (pt, pl), (H, W) = pad, hw
+    return z if z.shape[2:] == (H, W) else np.ascontiguousarray(z[:, :, pt:pt + H, pl:pl + W])
+
+
+def _conv_width(size, s, out):
+    """Columns computed per output row. With stride 1, the padded width Wp: each row's last Wp - OW
+    columns are garbage (dropped; their gradient is 0), but every kernel tap of the windows is then one
+    contiguous run per image and channel, so im2col and col2im move long rows. Used while the garbage
+    stays small."""
+    Wp, OW = size[1], out[1]
+    return Wp if tuple(s) == (1, 1) and 4 * (Wp - OW) <= OW else OW
+
+
+def conv2d(x, w, b, pad, size, s, d, out, keep):
+    """x (N, C, H, W) convolved with w (O, C, kh, kw), plus b (O,) unless None: padded with zeros at
+    (top, left) = pad to size (Hp, Wp), stride s, dilation d, output size out (OH, OW). The windows are
+    copied once into cols (kh*kw*C, N*OH*V) (V: _conv_width) and multiplied by the weights in one matmul.
+    Returns y (N, O, OH, OW) and cols (for conv2d_grad; None unless keep)."""
+    (N, C), (O, _, kh, kw) = x.shape[:2], w.shape
+    OH, V = out[0], _conv_width(size, s, out)
+    xp = _padded(x, pad, size, 0, rows=int(V != out[1]))  # (garbage columns run one row past the image)
+    cols = np.ascontiguousarray(_taps(xp, (kh, kw), s, d, (OH, V)).transpose(0, 1, 3, 2, 4, 5))
+    cols = cols.reshape(kh * kw * C, N * OH * V)
+    y = (w.transpose(0, 2, 3, 1).reshape(O, kh * kw * C) @ cols).reshape(O, N, OH, V)[..., :out[1]]
+    r = np.empty((N, O) + tuple(out), x.dtype)
+    if b is None:
+        np.copyto(r, y.transpose(1, 0, 2, 3))
+    else:  # the bias added while the (O, N) result is copied to (N, O)
+        np.add(y.transpose(1, 0, 2, 3), b[:, None, None], out=r)
+    return r, (cols if keep else None)
+
+
+def conv2d_grad(g, cols, w, hw, pad, size, s, d, needs):
+    """(gx, gw, gb) of conv2d from the output gradient g (N, O, OH, OW) and conv2d's cols; None where
+    needs says no. One matmul each for gw and the windows' gradient, which col2im adds back into the
+    image tap by tap (kh*kw strided adds of whole planes)."""
+    N, O, OH, OW = g.shape
+    k, V = w.shape[2:], _conv_width(size, s, (OH, OW))
+    gt = np.zeros((O, N, OH, V), g.dtype) if V != OW else np.empty((O, N, OH, V), g.dtype)
+    gt[..., :OW] = g.transpose(1, 0, 2, 3)
+    gt = gt.reshape(O, N * OH * V)
+    gb = gt @ np.ones(gt.shape[1], g.dtype) if needs[2] else None
+    C = w.shape[1]
+    gw = None
+    if needs[1]:
+        gw = np.ascontiguousarray((gt @ cols.T).reshape(O, k[0], k[1], C).transpose(0, 3, 1, 2))
+    gx = None
+    if needs[0]:
+        gcols = (w.transpose(0, 2, 3, 1).reshape(O, k[0] * k[1] * C).T @ gt).reshape(k[0], k[1], C, N, OH, V)
+        z = np.zeros((N, C, size[0] + int(V != OW), size[1]), g.dtype)
+        zt = _taps(z, k, s, d, (OH, V))
+        for i in range(k[0]):
+            for j in range(k[1]):
+                t = zt[i, j].transpose(1, 0, 2, 3)
+                t += gcols[i, j]
+        gx = _cropped(z, pad, hw)
+    return gx, gw, gb
+
+
+def max_pool2d(x, pad, size, k, s, d, out):
+    """Max pooling of x (N, C, H, W) padded with -inf at (top, left) = pad to size (Hp, Wp): the maxima
+    (N, C, OH, OW) and, as uint8, each window's tap of its first maximum (of its first NaN: NaN is the
+    maximum). The windows are strided views, reduced tap by tap."""
+    taps = _taps(_padded(x, pad, size, -np.inf), k, s, d, out)
+    taps = [taps[i, j] for i in range(k[0]) for j in range(k[1])]  # (fewer than 256)
+    y = np.maximum(taps[0], taps[1]) if len(taps) > 1 else taps[0].copy()
+    for t in taps[2:]:
+        np.maximum(y, t, out=y)
+    pos = _first_tap(taps, lambda t: t != y)
+    nan = np.isnan(y)
+    if nan.any():
+        np.copyto(pos, _first_tap(taps, lambda t: ~np.isnan(t)), where=nan)
+    return y, pos
+
+
+def _first_tap(taps, differs):
+    """Per window, the first tap t where differs(taps[t]) is False (the last tap if none), as the count of
+    the taps before it (bool ops and adds: many times faster than masked stores)."""
+    pos = np.zeros(taps[0].shape, np.uint8)
+    before = np.ones(taps[0].shape, bool)
+    for t in taps[:-1]:
+        before &= differs(t)
+        pos += before
+    return pos
+
+
+def max_pool2d_grad(g, pos, hw, pad, size, k, s, d):
+    """max_pool2d's input gradient (N, C, H, W): g (N, C, OH, OW) sent to each window's tap pos, summed
+    where windows overlap."""
+    z = np.zeros(g.shape[:2] + tuple(size), g.dtype)
+    taps = _taps(z, k, s, d, g.shape[2:])
+    finite = np.isfinite(g).all()  # then g * hit is where(hit, g, 0), and many times faster
+    disjoint = all((k[a] - 1) * d[a] < s[a] for a in (0, 1))  # no two taps share an input element
+    for i in range(k[0]):
+        for j in range(k[1]):
+            hit = pos == i * k[1] + j
+            t = taps[i, j]
+            if finite and disjoint:
+                np.multiply(g, hit, out=t)
+            else:
+                t += g * hit if finite else np.where(hit, g, 0)
+    return _cropped(z, pad, hw)
+
+
+def _channel_sums(a, b=None):
+    """The sums of a (N, C, L) (times b, of a's shape) over N and L, per channel: BLAS row sums (or row dot
+    products), one pass."""
+    N, C, L = a.shape
+    rows = a.reshape(N * C, L)
+    r = rows @ np.ones(L, a.dtype) if b is None else np.matmul(rows[:, None, :], b.reshape(N * C, L, 1))
+    return r.reshape(N, C).sum(0)
+
+
+def batch_norm(x, w, b, eps):
+    """Batch norm of x (N, C, L) with its own statistics (training): (x - mean) rstd w + b per channel,
+    w and b (C,) or None. Returns y and the channels' mean and rstd."""
+    m = x.shape[0] * x.shape[2]
+    mean = _channel_sums(x) / m
+    y = x - mean[:, None]
+    rstd = 1 / np.sqrt(_channel_sums(y, y) / m + eps)
+    y *= (rstd if w is None else rstd * w)[:, None]
+    if b is not None:
+        y += b[:, None]
+    return y, mean, rstd
+
+
+def batch_norm_grad(g, x, mean, rstd, w, needs):
+    """(gx, gw, gb) of batch_norm from the output gradient g (N, C, L); None where needs says no."""
+    m = x.shape[0] * x.shape[2]
+    gsum = _channel_sums(g)
+    xc = x - mean[:, None]
+    dot = _channel_sums(g, xc)  # sum of g (x - mean)
+    gx = None
+    if needs[0]:  # rstd w (g - mean(g) - (x - mean) rstd^2 mean(g (x - mean))), in place on x - mean
+        xc *= (-(dot / m) * rstd * rstd)[:, None]
+        xc += g
+        xc -= (gsum / m)[:, None]
+        xc *= (rstd if w is None else rstd * w)[:, None]
+        gx = xc
+    return gx, (dot * rstd if needs[1] else None), (gsum if needs[2] else None)

@@ -5,19 +5,26 @@ padded input, copied once into a contiguous (N, C, kh, kw, OH, OW) tensor) and `
 (its adjoint: the windows summed back into the image). Each one's backward is the other,
 so convolutions are ``im2col`` + one matmul and are differentiable to any order on every
 device; pools reduce over the window dims; interpolation is index_select / small matmuls.
+
+On the cpu, float32/float64 conv2d (groups=1) and max pooling run fused NumPy kernels instead
+(backends/cpu.py: conv2d, max_pool2d and their _grad), one autograd node each with torch's name;
+their double backward differentiates the composite.
 """
 import math
 import warnings
 
 import numpy as np
 
+from .. import dtypes as _dt
 from ..amp import autocast_mode as _amp
+from ..autograd import grad_mode as _grad_mode
 from ..autograd.grad_mode import no_grad as _no_grad
 from ..autograd.graph import Node as _Node
 from ..autograd.graph import attach as _attach
 from ..autograd.graph import needs_grad as _needs_grad
 from ..ops.creation import arange as _arange
 from ..ops.creation import tensor as _tensor
+from ..ops.core import _make
 
 __all__ = [
     "adaptive_avg_pool1d",
@@ -196,16 +203,65 @@ def _conv2d(x, weight, bias, stride, pads, dilation, groups):
     if OH <= 0 or OW <= 0:
         raise RuntimeError(f"Calculated output size: ({O}x{max(OH, 0)}x{max(OW, 0)}). Output size is too small")
     g = _Geometry((H, W), (pt, pb, pl, pr), (kh, kw), stride, dilation, (OH, OW))
+    if groups == 1 and _cpu_float(x, weight, bias):
+        return _conv2d_cpu(x, weight, bias, g)
+    return _conv2d_im2col(x, weight, bias, g, groups)
+
+
+def _conv2d_im2col(x, weight, bias, g, groups=1):
+    """The composite convolution (every device, and double backward): im2col, then one matmul."""
+    N, C = x.shape[:2]
+    O, Cg, kh, kw = weight.shape
     cols = _im2col(x, g)  # (N, C, kh, kw, OH, OW)
-    L = OH * OW
+    L = g.out[0] * g.out[1]
     if groups == 1:
         out = weight.reshape(O, C * kh * kw).matmul(cols.view(N, C * kh * kw, L))
     else:
         out = weight.reshape(groups, O // groups, Cg * kh * kw).matmul(cols.view(N, groups, Cg * kh * kw, L))
-    out = out.view(N, O, OH, OW)
+    out = out.view(N, O, *g.out)
     if bias is not None:
         out = out + bias.view(O, 1, 1)
     return out
+
+
+def _cpu_float(x, *others):
+    """Whether the cpu-only fused kernels serve x and the tensors others (or None): all on the cpu, all
+    float32 or all float64 (half types keep the compositions)."""
+    return x._be.name == "cpu" and (x._dtype is _dt.float32 or x._dtype is _dt.float64) and \
+        all(t is None or (t._be is x._be and t._dtype is x._dtype) for t in others)
+
+
+class ConvolutionBackward0(_Node):
+    """The cpu's fused convolution backward (backends/cpu.conv2d_grad); when building a graph
+    (create_graph) the composite is differentiated instead."""
+
+    def backward(self, g):
+        x, w, b = self.saved_tensors
+        if _grad_mode.enabled:
+            return _composite_grads(_conv2d_im2col(x, w, b, self.geom), (x, w, b), self.needs, g)
+        be, geom = g._be, self.geom
+        grads = be.conv2d_grad(g._data, self.cols, w._data, geom.hw, geom.pad[::2], geom.padded(), geom.s,
+                               geom.d, self.needs)
+        return tuple(None if h is None else _make(h, g._dtype, be) for h in grads)
+
+
+def _composite_grads(y, inputs, needs, g):
+    """The gradients of y (recomputed by a composite) with respect to the inputs that need one, the graph
+    kept (double backward through a fused kernel)."""
+    from ..autograd import grad
+    got = iter(grad(y, [t for t, n in zip(inputs, needs) if n], g, create_graph=True, allow_unused=True))
+    return tuple(next(got) if n else None for n in needs)
+
+
+def _conv2d_cpu(x, weight, bias, g):
+    needs = tuple(t is not None and _needs_grad(t) for t in (x, weight, bias))
+    be = x._be
+    yd, cols = be.conv2d(x._data, weight._data, None if bias is None else bias._data, g.pad[::2], g.padded(), g.s,
+                         g.d, g.out, any(needs))
+    y = _make(yd, x._dtype, be)
+    if any(needs):
+        _attach(ConvolutionBackward0(x, weight, bias, geom=g, cols=cols, needs=needs), (x, weight, bias), (y,))
+    return y
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -326,34 +382,50 @@ def _pool_args(kernel_size, stride, padding, dilation, n):
 
 
 class MaxPool2DWithIndicesBackward0(_Node):
-    """The gradient to each window's first maximum (torch's rule for ties): one where into the
-    windows, then col2im (the windows' adjoint; differentiable, so double backward works)."""
+    """The gradient to each window's first maximum (torch's rule for ties). On the cpu, the fused
+    backends/cpu.max_pool2d_grad; else (and when building a graph) one where into the windows, then
+    col2im (the windows' adjoint; differentiable, so double backward works)."""
 
     def backward(self, g):
         (pos,) = self.saved_tensors
+        geom = self.geom
+        if not _grad_mode.enabled and _cpu_float(g):
+            be = g._be
+            return _make(be.max_pool2d_grad(g._data, pos._data, geom.hw, geom.pad[::2], geom.padded(), geom.k,
+                                            geom.s, geom.d), g._dtype, be)
         N, C, OH, OW = g.shape
-        kh, kw = self.geom.k
-        gcols = g.unsqueeze(2).where(self.window == pos.unsqueeze(2), 0.0)
-        return _col2im(gcols.view(N, C, kh, kw, OH, OW), self.geom)
+        kh, kw = geom.k
+        gcols = g.unsqueeze(2).where(_tap_numbers(kh * kw, g.device) == pos.unsqueeze(2), 0.0)
+        return _col2im(gcols.view(N, C, kh, kw, OH, OW), geom)
+
+
+def _tap_numbers(kk, device):
+    """0 .. kk - 1 along the window dim of (N, C, kk, OH, OW) windows."""
+    return _arange(kk, device=device).view(1, 1, kk, 1, 1)
 
 
 def _max_pool2d(x, k, s, p, d, ceil_mode, return_indices):
-    """x (N, C, H, W). The windows (im2col) with the window position as a middle dim, so every
-    op below runs over long contiguous rows: the maxima, then each one's position, the first
-    maximum (or first NaN) as torch's (no arg-reduction: NumPy's is slow across a middle dim)."""
+    """x (N, C, H, W). The maxima and each window's position of its first maximum (or first NaN), as
+    torch's. On the cpu, the fused backends/cpu.max_pool2d. Else the windows (im2col) with the window
+    position as a middle dim, so every op below runs over long contiguous rows (no arg-reduction:
+    NumPy's is slow across a middle dim)."""
     N, C, H, W = x.shape
     OH, OW = _pool_geometry(x, k, s, p, d, ceil_mode, "max_pool2d")
     g = _Geometry((H, W), (p[0], p[0], p[1], p[1]), k, s, d, (OH, OW), fill=-math.inf)
     kk = k[0] * k[1]
-    with _no_grad():
-        cols = _im2col_fwd(x, g).view(N, C, kk, OH, OW)
-        out = cols.amax(2, keepdim=True)
-        window = _arange(kk, device=x.device).view(1, 1, kk, 1, 1)
-        pos = window.where((cols == out) | (cols != cols), kk).amin(2)
-        out = out.squeeze(2)
+    if _cpu_float(x) and kk < 256:
+        be = x._be
+        yd, posd = be.max_pool2d(x._data, p, g.padded(), k, s, d, (OH, OW))
+        out, pos = _make(yd, x._dtype, be), _make(posd, _dt.uint8, be)
+    else:
+        with _no_grad():
+            cols = _im2col_fwd(x, g).view(N, C, kk, OH, OW)
+            out = cols.amax(2, keepdim=True)
+            pos = _tap_numbers(kk, x.device).where((cols == out) | (cols != cols), kk).amin(2)
+            out = out.squeeze(2)
     if _needs_grad(x):
-        _attach(MaxPool2DWithIndicesBackward0(pos, geom=g, window=window), (x,), (out,))
-    return (out, _window_index(pos, k, s, p, d, W)) if return_indices else out
+        _attach(MaxPool2DWithIndicesBackward0(pos, geom=g), (x,), (out,))
+    return (out, _window_index(pos.long(), k, s, p, d, W)) if return_indices else out
 
 
 def _window_index(idx, k, s, p, d, W):

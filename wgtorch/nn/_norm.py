@@ -1,6 +1,7 @@
 """The functional forms of normalisation and embedding (F.batch_norm, F.layer_norm, F.group_norm, F.rms_norm,
 F.embedding), composed from Tensor ops so they run on every device. layer_norm and embedding carry one
-autograd node each (torch's names) whose backward is written in Tensor ops."""
+autograd node each (torch's names) whose backward is written in Tensor ops. Training batch_norm on the cpu
+runs a fused NumPy kernel (backends/cpu.batch_norm) with its own node; elsewhere it uses the fused layer norm."""
 import numpy as _np
 
 from .. import dtypes as _dt
@@ -9,10 +10,12 @@ from ..autograd import grad_mode as _grad_mode
 from ..autograd.grad_mode import no_grad as _no_grad
 from ..autograd.graph import Node as _Node
 from ..autograd.graph import attach as _attach
+from ..autograd.graph import needs_grad as _needs_grad
 from ..ops import indexing as _ix
 from ..ops import reductions as _rd
 from ..ops.core import Tensor as _Tensor
 from ..ops.core import _make
+from ._conv import _composite_grads, _cpu_float
 
 __all__ = ["batch_norm", "layer_norm", "group_norm", "rms_norm", "embedding", "embedding_bag"]
 
@@ -41,17 +44,13 @@ class NativeLayerNormBackward0(_Node):
         return wrap(gx, self.shape), wrap(gw, self.wshape), wrap(gb, self.wshape)
 
     def _composite(self, x2, w, b, g2):
-        from ..autograd import grad
         xc = x2 - x2.mean(1, keepdim=True)
         y = xc * ((xc * xc).mean(1, keepdim=True) + self.eps).rsqrt()
         if w is not None:
             y = y * w.reshape(-1)
         if b is not None:
             y = y + b.reshape(-1)
-        ins = (x2, w, b)
-        want = [t for t, need in zip(ins, self.needs) if need]
-        got = iter(grad(y, want, g2, create_graph=True, allow_unused=True))
-        gx, gw, gb = (next(got) if need else None for need in self.needs)
+        gx, gw, gb = _composite_grads(y, (x2, w, b), self.needs, g2)
         return (None if gx is None else gx.reshape(self.shape)), gw, gb
 
 
@@ -172,11 +171,15 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     dims = (0,) + tuple(range(2, input.ndim))
     shape = (1, c) + (1,) * (input.ndim - 2)
     if (training or running_mean is None or running_var is None) and input.ndim >= 2:
-        # the channels' statistics are rows of the (C, N * spatial) transpose: the fused layer norm
-        n = input.shape[0]
-        rows = input.reshape(n, c, -1).transpose(0, 1).reshape(c, -1)
-        xhat, mean, rstd = _layer_norm(rows, 1, None, None, eps, stats=True)
-        y = xhat.reshape(c, n, -1).transpose(0, 1).reshape(input.shape)
+        if _cpu_float(input, weight, bias):
+            y, mean, rstd = _batch_norm_cpu(input, weight, bias, eps)
+            weight = bias = None  # (the fused kernel applied them)
+        else:
+            # the channels' statistics are rows of the (C, N * spatial) transpose: the fused layer norm
+            n = input.shape[0]
+            rows = input.reshape(n, c, -1).transpose(0, 1).reshape(c, -1)
+            xhat, mean, rstd = _layer_norm(rows, 1, None, None, eps, stats=True)
+            y = xhat.reshape(c, n, -1).transpose(0, 1).reshape(input.shape)
         if training and (running_mean is not None or running_var is not None):
             m = input.numel() // c
             with _no_grad():
@@ -186,9 +189,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                     unbiased = (rstd ** -2 - eps) * (m / max(m - 1, 1))  # rstd = (var + eps)^-1/2
                     running_var.mul_(1 - momentum).add_(unbiased.to(running_var.dtype), alpha=momentum)
     elif training or running_mean is None or running_var is None:
-        mean = input.mean(dims, keepdim=True)
-        xc = input - mean
-        y = xc * ((xc * xc).mean(dims, keepdim=True) + eps).rsqrt()
+        y = _batch_norm_composite(input, None, None, eps)
     else:
         y = (input - running_mean.reshape(shape)) * (running_var.reshape(shape) + eps).rsqrt()
     if weight is not None:
@@ -196,6 +197,48 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if bias is not None:
         y = y + bias.reshape(shape)
     return y
+
+
+def _batch_norm_composite(x, weight, bias, eps):
+    """Batch norm with the batch's statistics in Tensor ops (every device; double backward)."""
+    dims = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    xc = x - x.mean(dims, keepdim=True)
+    y = xc * ((xc * xc).mean(dims, keepdim=True) + eps).rsqrt()
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+class NativeBatchNormBackward0(_Node):
+    """The cpu's fused batch norm backward (backends/cpu.batch_norm_grad); when building a graph
+    (create_graph) the composite is differentiated instead."""
+
+    def backward(self, g):
+        x, w, b = self.saved_tensors
+        if _grad_mode.enabled:
+            return _composite_grads(_batch_norm_composite(x, w, b, self.eps), (x, w, b), self.needs, g)
+        be, n, c = x._be, x.shape[0], x.shape[1]
+        grads = be.batch_norm_grad(g.reshape(n, c, -1).contiguous()._data, self.x3, self.mean, self.rstd,
+                                   None if w is None else w._data, self.needs)
+        shapes = (x.shape, (c,), (c,))
+        return tuple(None if h is None else _make(h, x._dtype, be).reshape(s) for h, s in zip(grads, shapes))
+
+
+def _batch_norm_cpu(x, weight, bias, eps):
+    """Training batch norm by the cpu's fused kernel (backends/cpu.batch_norm): y, and the channels'
+    mean and rstd as tensors."""
+    needs = tuple(t is not None and _needs_grad(t) for t in (x, weight, bias))
+    be, n, c = x._be, x.shape[0], x.shape[1]
+    x3 = x.reshape(n, c, -1).contiguous()._data
+    yd, mean, rstd = be.batch_norm(x3, *(None if t is None else t._data for t in (weight, bias)), eps)
+    y = _make(yd, x._dtype, be).reshape(x.shape)
+    if any(needs):
+        node = NativeBatchNormBackward0(x, weight, bias, x3=x3, mean=mean, rstd=rstd, eps=eps, needs=needs)
+        _attach(node, (x, weight, bias), (y,))
+    return y, _make(mean, x._dtype, be), _make(rstd, x._dtype, be)
 
 
 # ---- embedding -----------------------------------------------------------------------------
