@@ -45,14 +45,14 @@ class Fusion:
         self.be.alloc.release_held_back()
         self.ext = {}       # (buffer uid, storage type) -> binding slot
         self.ext_bufs = []
-        self.outs = 0       # bound outputs, at most (some may have died since)
+        self.held = []      # weak references to the outputs that may still be held (bound if so)
 
     def add(self, plan, handles, sbits, out):
         """Hold back one elementwise dispatch: its plan (elementwise.py), input handles,
         scalar words and output storage."""
         ops = self.ops
         if ops and (plan[0] != self.shape or len(ops) >= MAX_OPS or out.uid in self.reads or
-                    len(self.ext_bufs) + self.outs > self.room):
+                    len(self.ext_bufs) + len(self.held) > self.room):
             self._make_room(plan, out)
             ops = self.ops
         key = plan[3]
@@ -87,8 +87,9 @@ class Fusion:
         if words is not sbits:
             words += sbits
         producer[out.uid] = len(ops)
-        ops.append((plan, out.buffer, weakref.ref(out), tuple(wiring), words))
-        self.outs += 1
+        ref = weakref.ref(out)
+        ops.append((plan, out.buffer, ref, tuple(wiring), words))
+        self.held.append(ref)
         self.shape = plan[0]
 
     def _make_room(self, plan, out):
@@ -96,8 +97,8 @@ class Fusion:
         a buffer the group reads from outside, the bindings within the limit."""
         if plan[0] != self.shape or len(self.ops) >= MAX_OPS or out.uid in self.reads:
             return self.emit()
-        self.outs = sum([r[2]() is not None for r in self.ops])  # the outputs still held
-        if len(self.ext_bufs) + self.outs > self.room:
+        self.held = [r for r in self.held if r() is not None]
+        if len(self.ext_bufs) + len(self.held) > self.room:
             self.emit()
 
     def emit(self):

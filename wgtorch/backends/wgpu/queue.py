@@ -130,10 +130,8 @@ class Queue:
         pool = self.staging.setdefault(size, [])
         stage = pool.pop() if pool else self.device.create_buffer(
             size=size, usage=self.wgpu.BufferUsage.MAP_READ | self.wgpu.BufferUsage.COPY_DST)
+        self.copy(buf, offset, stage, 0, nbytes)  # after the pending work, in the same submit
         self.flush()
-        enc = self.device.create_command_encoder()
-        enc.copy_buffer_to_buffer(buf, offset, stage, 0, nbytes)
-        self.device.queue.submit([enc.finish()])
         stage.map_sync(self.wgpu.MapMode.READ, 0, size)
         out = np.frombuffer(stage.read_mapped(0, nbytes, copy=True), np.uint8).copy()
         stage.unmap()
