@@ -1,6 +1,8 @@
 """Convolution, pooling, unfold/fold and interpolation against torch: outputs and gradients, both devices."""
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
 from conftest import assert_close, to_np
@@ -372,3 +374,372 @@ def test_max_pool2d_ties_gradient_goes_to_first(device, oracle):
     ty.backward(oracle.tensor(g))
     np.testing.assert_array_equal(to_np(i), ti.numpy())
     np.testing.assert_allclose(to_np(x.grad), tx.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+# ---- the cpu's fused kernels (conv2d, max_pool2d), and the compositions on wgpu ---------------
+# On the cpu, float32/float64 conv2d (groups == 1) and max_pool2d run backends/cpu.conv2d / max_pool2d
+# and their fused backward; under create_graph the backward differentiates the composite instead.
+# Every case runs on both devices (the wgpu compositions are the reference path there); float64 is
+# cpu-only (conftest deselects it on wgpu).
+def _close(got, want, dtype, device, rtol=None, atol=None):
+    """assert_close at dtype's precision, atol scaled by want's largest finite magnitude."""
+    want = want.detach().numpy() if hasattr(want, "detach") else np.asarray(want)
+    if dtype == "float64":
+        r, a = 1e-10, 1e-10
+    else:
+        r, a = (1e-4, 1e-5) if device == "cpu" else (1e-4, 1e-4)
+    finite = np.abs(want[np.isfinite(want)])
+    scale = max(1.0, float(finite.max())) if finite.size else 1.0
+    assert_close(got, want, rtol=rtol or r, atol=(atol or a) * scale)
+
+
+def _leaf_pairs(arrays, device, dtype):
+    """wgtorch leaves on device and torch leaves with the same values in dtype (None stays None)."""
+    ws = [None if a is None else wgtorch.tensor(a.astype(dtype), device=device, requires_grad=True) for a in arrays]
+    ts = [None if a is None else torch.tensor(a.astype(dtype), requires_grad=True) for a in arrays]
+    return ws, ts
+
+
+def _fused_conv_check(device, dtype, xs, wsh, bias, kw, view=None, seed=0):
+    """conv2d(view(x), w, b, **kw) against torch: output, dtype, grad_fn (on the cpu) and the gradients of
+    x, w and b for a random output gradient. view makes the input a non-contiguous view of the leaf x."""
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(xs), rng.standard_normal(wsh), rng.standard_normal(wsh[0]) if bias else None]
+    (x, w, b), (tx, tw, tb) = _leaf_pairs(arrays, device, dtype)
+    xin, txin = (x, tx) if view is None else (view(x), view(tx))
+    if view is not None:
+        assert not xin.is_contiguous()
+    y, ty = F.conv2d(xin, w, b, **kw), TF.conv2d(txin, tw, tb, **kw)
+    assert y.dtype == getattr(wgtorch, dtype) and tuple(y.shape) == tuple(ty.shape)
+    if device == "cpu":  # the fused kernel served it (torch's node name too)
+        assert type(y.grad_fn).__name__ == type(ty.grad_fn).__name__ == "ConvolutionBackward0"
+    _close(y, ty, dtype, device)
+    g = rng.standard_normal(ty.shape).astype(dtype)
+    y.backward(wgtorch.tensor(g, device=device))
+    ty.backward(torch.tensor(g))
+    for p, tp in ((x, tx), (w, tw), (b, tb)):
+        if p is not None:
+            assert p.grad is not None and p.grad.dtype == p.dtype
+            _close(p.grad, tp.grad, dtype, device)
+
+
+def _width_trick(xs, wsh, kw):
+    """Whether the stride-1 padded-width rows apply (the garbage columns Wp - OW at most a quarter of OW)."""
+    stride, dil, pad = kw.get("stride", 1), kw.get("dilation", 1), kw.get("padding", 0)
+    s = stride if isinstance(stride, tuple) else (stride, stride)
+    d = dil if isinstance(dil, tuple) else (dil, dil)
+    if pad == "same":
+        pw = d[1] * (wsh[3] - 1)
+    else:
+        pw = 2 * (pad[1] if isinstance(pad, tuple) else pad)
+    Wp = xs[3] + pw
+    OW = (Wp - d[1] * (wsh[3] - 1) - 1) // s[1] + 1
+    return s == (1, 1) and 4 * (Wp - OW) <= OW
+
+
+FUSED_CONV2D = {  # id: (input shape, weight shape, bias?, kwargs)
+    "3x3_p1_wide": ((2, 3, 5, 17), (4, 3, 3, 3), True, {"padding": 1}),  # width trick
+    "3x3_p0_W10_edge": ((1, 2, 4, 10), (3, 2, 3, 3), False, {}),  # garbage 2 = OW / 4: trick, just
+    "3x3_p0_W9_edge": ((1, 2, 4, 9), (3, 2, 3, 3), False, {}),  # garbage 2 > 7 / 4: no trick
+    "3x3_p2_tiny": ((3, 2, 3, 2), (2, 2, 3, 3), True, {"padding": 2}),  # tiny W, big padding: no trick
+    "3x3_p2_d2_wide": ((1, 3, 7, 20), (2, 3, 3, 3), True, {"padding": 2, "dilation": 2}),  # trick
+    "3x3_p1_d2_small": ((2, 2, 6, 5), (3, 2, 3, 3), False, {"padding": 1, "dilation": 2}),  # no trick
+    "3x3_same_d2": ((1, 2, 7, 9), (3, 2, 3, 3), True, {"padding": "same", "dilation": 2}),
+    "3x3_s2_p1": ((2, 3, 7, 9), (4, 3, 3, 3), True, {"stride": 2, "padding": 1}),
+    "3x3_s2_p2_d2": ((1, 2, 9, 8), (3, 2, 3, 3), False, {"stride": 2, "padding": 2, "dilation": 2}),
+    "3x3_s12_p0": ((3, 2, 6, 7), (2, 2, 3, 3), True, {"stride": (1, 2)}),
+    "3x3_s21_p1": ((1, 2, 7, 12), (2, 2, 3, 3), True, {"stride": (2, 1), "padding": 1}),
+    "1x1": ((2, 3, 5, 7), (4, 3, 1, 1), True, {}),
+    "1x1_s2_p1": ((1, 3, 6, 5), (2, 3, 1, 1), False, {"stride": 2, "padding": 1}),
+    "1x1_p2": ((1, 2, 3, 3), (3, 2, 1, 1), True, {"padding": 2}),
+    "1x5_same_edge": ((2, 3, 4, 16), (2, 3, 1, 5), True, {"padding": "same"}),  # garbage 4 = 16 / 4: trick
+    "1x5_p0_W5": ((1, 2, 3, 5), (3, 2, 1, 5), True, {}),  # OW 1: no trick
+    "1x5_s2_p2_d2": ((1, 2, 3, 13), (2, 2, 1, 5), True, {"stride": 2, "padding": 2, "dilation": 2}),
+    "1x5_p1_d2": ((2, 1, 2, 11), (2, 1, 1, 5), False, {"padding": 1, "dilation": 2}),
+    "5x1_p2": ((1, 2, 9, 4), (3, 2, 5, 1), True, {"padding": 2}),
+    "5x1_same": ((2, 2, 6, 3), (2, 2, 5, 1), False, {"padding": "same"}),
+    "5x1_s2_d2": ((1, 3, 13, 5), (2, 3, 5, 1), True, {"stride": 2, "dilation": 2}),
+    "5x1_p2_d2": ((3, 1, 7, 2), (2, 1, 5, 1), True, {"padding": 2, "dilation": 2}),
+    "3x3_batch0": ((0, 3, 6, 9), (4, 3, 3, 3), True, {"padding": 1}),
+    "1x5_batch0_s2": ((0, 2, 4, 7), (3, 2, 1, 5), False, {"stride": 2}),
+}
+
+
+def test_fused_conv2d_grid_covers_both_widths():
+    """The grid below holds cases with and without the stride-1 padded-width rows (and the boundary)."""
+    tricks = {k: _width_trick(*v[:2], v[3]) for k, v in FUSED_CONV2D.items()}
+    assert tricks["3x3_p1_wide"] and tricks["3x3_p0_W10_edge"] and tricks["1x5_same_edge"]
+    assert not tricks["3x3_p0_W9_edge"] and not tricks["3x3_p2_tiny"] and not tricks["1x5_p0_W5"]
+    assert not tricks["3x3_s2_p1"]
+
+
+@pytest.mark.parametrize("case", sorted(FUSED_CONV2D))
+def test_fused_conv2d(device, case):
+    xs, wsh, bias, kw = FUSED_CONV2D[case]
+    _fused_conv_check(device, "float32", xs, wsh, bias, kw)
+
+
+@pytest.mark.parametrize("case", ["3x3_p1_wide", "3x3_p2_tiny", "3x3_s2_p2_d2", "1x5_same_edge", "5x1_p2",
+                                  "3x3_batch0"])
+def test_fused_conv2d_float64(case):
+    xs, wsh, bias, kw = FUSED_CONV2D[case]
+    _fused_conv_check("cpu", "float64", xs, wsh, bias, kw, seed=1)
+
+
+FUSED_CONV2D_VIEWS = {  # id: (leaf shape, view, weight shape, kwargs)
+    "transposed_wide": ((2, 3, 16, 5), lambda t: t.transpose(-1, -2), (4, 3, 3, 3), {"padding": 1}),
+    "transposed_1x1": ((1, 3, 6, 5), lambda t: t.transpose(-1, -2), (2, 3, 1, 1), {}),
+    "transposed_s2": ((1, 2, 7, 6), lambda t: t.transpose(-1, -2), (3, 2, 3, 3), {"stride": 2}),
+    "channels_last": ((2, 5, 6, 3), lambda t: t.permute(0, 3, 1, 2), (2, 3, 3, 3), {"padding": "same"}),
+    "sliced": ((2, 4, 11, 19), lambda t: t[:, 1:, ::2, 1:-1], (3, 3, 3, 3), {"padding": 1}),
+    "sliced_no_pad_1x1": ((1, 3, 6, 9), lambda t: t[:, :2, 1:, ::2], (2, 2, 1, 1), {}),
+    "sliced_5x1": ((1, 2, 9, 8), lambda t: t[:, :, 1:8, ::3], (2, 2, 5, 1),
+                   {"padding": (2, 0)}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FUSED_CONV2D_VIEWS))
+def test_fused_conv2d_noncontiguous_input(device, case):
+    shape, view, wsh, kw = FUSED_CONV2D_VIEWS[case]
+    _fused_conv_check(device, "float32", shape, wsh, True, kw, view=view, seed=2)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_conv2d_noncontiguous_float64_and_weight(dtype):
+    """A transposed input and a transposed (non-contiguous) weight on the cpu, float32 and float64."""
+    rng = np.random.default_rng(3)
+    a, wa, ba = rng.standard_normal((2, 3, 12, 4)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
+    (x, w, b), (tx, tw, tb) = _leaf_pairs([a, wa, ba], "cpu", dtype)
+    y = F.conv2d(x.transpose(2, 3), w.transpose(2, 3), b, padding=1)
+    ty = TF.conv2d(tx.transpose(2, 3), tw.transpose(2, 3), tb, padding=1)
+    _close(y, ty, dtype, "cpu")
+    g = rng.standard_normal(ty.shape).astype(dtype)
+    y.backward(wgtorch.tensor(g))
+    ty.backward(torch.tensor(g))
+    for p, tp in ((x, tx), (w, tw), (b, tb)):
+        _close(p.grad, tp.grad, dtype, "cpu")
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.sampled_from([0, 1, 3]), c=st.integers(1, 3), h=st.integers(1, 9), wd=st.integers(1, 14),
+       k=st.sampled_from([(1, 1), (3, 3), (1, 5), (5, 1)]), stride=st.sampled_from([1, 2]),
+       padding=st.sampled_from([0, 1, 2, "same"]), dilation=st.sampled_from([1, 2]), bias=st.booleans(),
+       dtype=st.sampled_from(["float32", "float64"]))
+def test_fused_conv2d_hypothesis(n, c, h, wd, k, stride, padding, dilation, bias, dtype):
+    """Random combinations of the grid's axes on the cpu's fused kernel (float32 and float64)."""
+    assume(padding != "same" or stride == 1)
+    pad = 0 if padding == "same" else padding
+    assume(h + 2 * pad >= dilation * (k[0] - 1) + 1 and wd + 2 * pad >= dilation * (k[1] - 1) + 1)
+    kw = {"stride": stride, "padding": padding, "dilation": dilation}
+    _fused_conv_check("cpu", dtype, (n, c, h, wd), (2, c) + k, bias, kw, seed=h * 100 + wd)
+
+
+def test_fused_conv2d_only_some_need_grad(device):
+    """Gradients asked of the weight only, of the input only, of the bias only (the others frozen), and of
+    nothing (no_grad: no node)."""
+    rng = np.random.default_rng(4)
+    a, wa, ba = rng.standard_normal((2, 3, 5, 12)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    g = rng.standard_normal((2, 4, 5, 12)).astype(np.float32)
+    for need in ((False, True, False), (True, False, False), (False, False, True)):
+        (x, w, b), (tx, tw, tb) = _leaf_pairs([a, wa, ba], device, "float32")
+        for p, tp, n in zip((x, w, b), (tx, tw, tb), need):
+            p.requires_grad_(n)
+            tp.requires_grad_(n)
+        y, ty = F.conv2d(x, w, b, padding=1), TF.conv2d(tx, tw, tb, padding=1)
+        _close(y, ty, "float32", device)
+        y.backward(wgtorch.tensor(g, device=device))
+        ty.backward(torch.tensor(g))
+        for p, tp, n in zip((x, w, b), (tx, tw, tb), need):
+            assert (p.grad is None) == (not n)
+            if n:
+                _close(p.grad, tp.grad, "float32", device)
+    with wgtorch.no_grad():
+        y = F.conv2d(wgtorch.tensor(a.astype(np.float32), device=device).requires_grad_(),
+                     wgtorch.tensor(wa.astype(np.float32), device=device), padding=1)
+    assert y.grad_fn is None and not y.requires_grad
+    _close(y, TF.conv2d(torch.tensor(a.astype(np.float32)), torch.tensor(wa.astype(np.float32)), padding=1),
+           "float32", device)
+
+
+# ---- double backward (create_graph): the composite differentiated --------------------------------
+DOUBLE_CONV = {
+    "3x3_p1_wide": ((1, 2, 4, 13), (3, 2, 3, 3), {"padding": 1}),  # width trick in the first backward
+    "3x3_s2_p1": ((2, 2, 5, 6), (3, 2, 3, 3), {"stride": 2, "padding": 1}),
+    "1x5_same_d2": ((1, 2, 3, 7), (2, 2, 1, 5), {"padding": "same", "dilation": 2}),
+}
+
+
+def _double_backward(lib, fn, leaves, gout, v):
+    """g_i = d(sum(y * y) / 2 + sum(y * gout))/d leaf_i with create_graph; returns the first-order gradients
+    and the gradients of sum_i sum(g_i * v_i) with respect to every leaf and to gout (a leaf too)."""
+    y = fn(*leaves)
+    firsts = lib.autograd.grad((y * y).sum() / 2 + (y * gout).sum(), leaves, create_graph=True)
+    second = sum((f * vi).sum() for f, vi in zip(firsts, v))
+    return firsts, lib.autograd.grad(second, list(leaves) + [gout], allow_unused=True)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", sorted(DOUBLE_CONV))
+def test_fused_conv2d_double_backward(device, case, dtype):
+    xs, wsh, kw = DOUBLE_CONV[case]
+    rng = np.random.default_rng(5)
+    arrays = [rng.standard_normal(xs), rng.standard_normal(wsh), rng.standard_normal(wsh[0])]
+    ws, ts = _leaf_pairs(arrays, device, dtype)
+    ty0 = TF.conv2d(*ts, **kw)
+    gout = rng.standard_normal(ty0.shape)
+    v = [rng.standard_normal(a.shape).astype(dtype) for a in arrays]
+    (wg,), (tg,) = _leaf_pairs([gout], device, dtype)
+    got = _double_backward(wgtorch, lambda *t: F.conv2d(*t, **kw), ws, wg, [wgtorch.tensor(a, device=device) for a in v])
+    want = _double_backward(torch, lambda *t: TF.conv2d(*t, **kw), ts, tg, [torch.tensor(a) for a in v])
+    for a, b in zip(got[0] + got[1], want[0] + want[1]):
+        _close(a, b, dtype, device, rtol=None if dtype == "float64" else 2e-4)
+    if device == "cpu":  # after a graph-building backward, a plain one still runs the fused backward
+        y = F.conv2d(*ws, **kw)
+        gx = wgtorch.autograd.grad(y.sum(), ws[0])[0]
+        _close(gx, torch.autograd.grad(TF.conv2d(*ts, **kw).sum(), ts[0])[0], dtype, device)
+
+
+# ---- max pooling -----------------------------------------------------------------------------
+FUSED_MAXPOOL2D = {  # id: (input shape, kwargs)
+    "k3_s1_overlap": ((2, 3, 7, 8), {"kernel_size": 3, "stride": 1}),
+    "k3_s2_p1": ((1, 2, 9, 7), {"kernel_size": 3, "stride": 2, "padding": 1}),
+    "k3_s2_ceil": ((2, 2, 8, 9), {"kernel_size": 3, "stride": 2, "ceil_mode": True}),
+    "k23_s12_p1_ceil": ((1, 3, 7, 7), {"kernel_size": (2, 3), "stride": (1, 2), "padding": 1, "ceil_mode": True}),
+    "k3_s1_p1_d2": ((2, 2, 9, 10), {"kernel_size": 3, "stride": 1, "padding": 1, "dilation": 2}),
+    "k2_s3_d2_gaps": ((1, 2, 10, 9), {"kernel_size": 2, "stride": 3, "dilation": 2}),  # disjoint, with gaps
+    "k2_s2_disjoint": ((2, 2, 6, 7), {"kernel_size": 2}),
+    "k31_s1_p10": ((1, 1, 6, 5), {"kernel_size": (3, 1), "stride": 1, "padding": (1, 0)}),
+    "k2_s1_p1_ceil": ((3, 2, 5, 6), {"kernel_size": 2, "stride": 1, "padding": 1, "ceil_mode": True}),
+    "k3_s2_p1_d2_ceil": ((1, 2, 11, 8), {"kernel_size": 3, "stride": 2, "padding": 1, "dilation": 2,
+                                         "ceil_mode": True}),
+    "batch0": ((0, 2, 6, 6), {"kernel_size": 3, "stride": 2, "padding": 1}),
+}
+
+
+def _pool_values(kind, shape, rng):
+    if kind == "normal":  # distinct values
+        return rng.standard_normal(shape)
+    if kind == "ties":  # integer values 0..2: most windows hold several equal maxima
+        return rng.integers(0, 3, shape).astype(np.float64)
+    a = rng.standard_normal(shape)  # "inf": about a fifth of the values +inf, a tenth -inf
+    u = rng.random(shape)
+    a[u < 0.2] = np.inf
+    a[u > 0.9] = -np.inf
+    return a
+
+
+def _fused_pool_check(device, dtype, a, kw, g=None, seed=0, view=None):
+    """max_pool2d(view(x), **kw, return_indices=True) against torch: values, indices (exactly), and the
+    input gradient for the output gradient g (random if None)."""
+    (x,), (tx,) = _leaf_pairs([a], device, dtype)
+    xin, txin = (x, tx) if view is None else (view(x), view(tx))
+    y, i = F.max_pool2d(xin, **kw, return_indices=True)
+    ty, ti = TF.max_pool2d(txin, **kw, return_indices=True)
+    assert type(y.grad_fn).__name__ == type(ty.grad_fn).__name__
+    assert y.dtype == getattr(wgtorch, dtype) and i.dtype == wgtorch.int64
+    np.testing.assert_array_equal(to_np(y), ty.detach().numpy())  # a maximum is exact
+    np.testing.assert_array_equal(to_np(i), ti.numpy())
+    if g is None:
+        g = np.random.default_rng(seed).standard_normal(ty.shape)
+    g = g.astype(dtype)
+    y.backward(wgtorch.tensor(g, device=device))
+    ty.backward(torch.tensor(g))
+    _close(x.grad, tx.grad, dtype, device)
+
+
+@pytest.mark.parametrize("values", ["normal", "ties", "inf"])
+@pytest.mark.parametrize("case", sorted(FUSED_MAXPOOL2D))
+def test_fused_max_pool2d(device, case, values):
+    xs, kw = FUSED_MAXPOOL2D[case]
+    rng = np.random.default_rng(6)
+    a = _pool_values(values, xs, rng)
+    # (windows of -inf only, at a padded border, have a test of their own below: none here)
+    while values == "inf" and (TF.max_pool2d(torch.tensor(a), **kw) == -np.inf).any():
+        a = _pool_values(values, xs, rng)
+    _fused_pool_check(device, "float32", a, kw)
+
+
+@pytest.mark.parametrize("values", ["normal", "ties", "inf"])
+@pytest.mark.parametrize("case", ["k3_s1_overlap", "k3_s2_p1", "k3_s2_p1_d2_ceil", "k2_s2_disjoint"])
+def test_fused_max_pool2d_float64(case, values):
+    xs, kw = FUSED_MAXPOOL2D[case]
+    rng = np.random.default_rng(7)
+    a = _pool_values(values, xs, rng)
+    while values == "inf" and (TF.max_pool2d(torch.tensor(a), **kw) == -np.inf).any():
+        a = _pool_values(values, xs, rng)
+    _fused_pool_check("cpu", "float64", a, kw)
+
+
+@pytest.mark.parametrize("values", ["normal", "ties"])
+def test_fused_max_pool2d_noncontiguous(device, values):
+    rng = np.random.default_rng(8)
+    a = _pool_values(values, (2, 3, 9, 13), rng)
+    _fused_pool_check(device, "float32", a, {"kernel_size": 3, "stride": 2, "padding": 1},
+                      view=lambda t: t[:, 1:, ::2, 1:].transpose(-1, -2))
+
+
+def test_fused_max_pool2d_all_ties_overlapping(device):
+    """Every value equal, overlapping windows: each window's gradient goes to its first tap (as torch),
+    summed where first taps are shared."""
+    _fused_pool_check(device, "float32", np.full((1, 2, 6, 7), 3.0), {"kernel_size": 3, "stride": 1})
+    _fused_pool_check(device, "float32", np.full((1, 2, 6, 7), -2.0), {"kernel_size": 2, "stride": 1,
+                                                                       "dilation": 2})
+
+
+def test_fused_max_pool2d_all_neg_inf_windows_unpadded(device):
+    """Windows of -inf only (no padding): the maximum -inf, the index and gradient the window's first tap."""
+    a = np.full((1, 1, 5, 6), -np.inf)
+    a[0, 0, 3:, 4:] = 1.0
+    for kw in ({"kernel_size": 2}, {"kernel_size": 3, "stride": 1}):
+        _fused_pool_check(device, "float32", a, kw)
+
+
+def test_fused_max_pool2d_all_neg_inf_windows_padded(device):
+    """Windows whose in-image values are all -inf, at a padded border: torch's maximum -inf with the index
+    (and gradient) of the window's first tap inside the image, never a padding position."""
+    a = np.full((1, 1, 4, 4), -np.inf)
+    a[0, 0, 2:, 2:] = np.arange(4).reshape(2, 2)
+    _fused_pool_check(device, "float32", a, {"kernel_size": 3, "stride": 2, "padding": 1}, g=np.ones((1, 1, 2, 2)))
+
+
+def test_fused_max_pool2d_nan_input(device):
+    """NaN is the maximum; with several NaNs in a window torch (cpu and cuda kernels: `val > max ||
+    isnan(val)`) keeps the last one, and sends the gradient there."""
+    a = np.random.default_rng(9).standard_normal((1, 2, 4, 6))
+    a[0, 0, 0, 1] = a[0, 0, 1, 0] = np.nan  # two NaNs in one 2x2 window
+    a[0, 1, 2, 3] = np.nan  # one NaN
+    _fused_pool_check(device, "float32", a, {"kernel_size": 2})
+
+
+@pytest.mark.parametrize("kw", [{"kernel_size": 2}, {"kernel_size": 3, "stride": 1, "padding": 1},
+                                {"kernel_size": 2, "stride": 3, "dilation": 2}])
+def test_fused_max_pool2d_nonfinite_incoming_gradient(device, kw):
+    """inf, -inf and NaN in the output gradient: only the positions they are sent to become non-finite
+    (inf + -inf where windows share a maximum: NaN), as torch."""
+    rng = np.random.default_rng(10)
+    xs = (1, 2, 7, 8)
+    a = rng.integers(0, 4, xs).astype(np.float64)  # ties: windows share maxima where they overlap
+    oh = TF.max_pool2d(torch.zeros(xs), **kw).shape
+    g = rng.standard_normal(oh)
+    g[0, 0, 0, 0], g[0, 0, 1, 1], g[0, 1, 0, 1], g[0, 1, 1, 0] = np.inf, -np.inf, np.nan, np.inf
+    g[0, 1, 1, 1] = -np.inf
+    _fused_pool_check(device, "float32", a, kw, g=g)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kw", [{"kernel_size": 3, "stride": 1, "padding": 1}, {"kernel_size": 2},
+                                {"kernel_size": 3, "stride": 2, "dilation": 2, "ceil_mode": True}])
+def test_fused_max_pool2d_double_backward(device, kw, dtype):
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((2, 2, 7, 7))
+    (x,), (tx,) = _leaf_pairs([a], device, dtype)
+    ty0 = TF.max_pool2d(tx, **kw)
+    gout = rng.standard_normal(ty0.shape)
+    v = rng.standard_normal(a.shape).astype(dtype)
+    (wg,), (tg,) = _leaf_pairs([gout], device, dtype)
+    got = _double_backward(wgtorch, lambda t: F.max_pool2d(t, **kw), [x], wg, [wgtorch.tensor(v, device=device)])
+    want = _double_backward(torch, lambda t: TF.max_pool2d(t, **kw), [tx], tg, [torch.tensor(v)])
+    # first order: y + gout sent to the maxima; second: v gathered at the maxima, back to x (through y)
+    # and to gout
+    for a_, b_ in zip(got[0] + got[1], want[0] + want[1]):
+        _close(a_, b_, dtype, device)

@@ -283,3 +283,191 @@ def test_rms_norm_default_eps_is_the_computation_types(device, dtype):
     got = wgtorch.nn.functional.rms_norm(wgtorch.tensor(x, dtype=getattr(wgtorch, dtype), device=device), (3,))
     ref = torch.nn.functional.rms_norm(torch.tensor(x, dtype=getattr(torch, dtype)), (3,))
     np.testing.assert_allclose(got.float().cpu().numpy(), ref.float().numpy(), rtol=2e-3 if dtype == "float16" else 1e-5)
+
+
+# ---- batch norm: the cpu's fused kernel (training statistics) and the compositions on wgpu --------
+# On the cpu, float32/float64 batch norm with the batch's statistics runs backends/cpu.batch_norm and its
+# fused backward (NativeBatchNormBackward0); under create_graph the composite is differentiated instead.
+def _bn_close(got, want, dtype, device, rtol=None, atol=None):
+    """assert_close at dtype's precision, atol scaled by want's largest magnitude."""
+    want = want.detach().numpy() if hasattr(want, "detach") else np.asarray(want)
+    if dtype == "float64":
+        r, a = 1e-10, 1e-10
+    else:
+        r, a = (1e-4, 1e-5) if device == "cpu" else (1e-4, 1e-4)
+    scale = max(1.0, float(np.abs(want).max(initial=0)))
+    assert_close(got, want, rtol=rtol or r, atol=(atol or a) * scale)
+
+
+def _bn_modules(cls, c, device, dtype, **kw):
+    m, tm = getattr(wgtorch.nn, cls)(c, **kw).to(device), getattr(torch.nn, cls)(c, **kw)
+    if dtype == "float64":
+        m, tm = m.double(), tm.double()
+    rng = np.random.default_rng(20)
+    with torch.no_grad():  # weights and biases away from 1 and 0
+        for p, q in zip(m.parameters(), tm.parameters()):
+            q.copy_(torch.tensor(rng.standard_normal(tuple(q.shape)) + 1))
+            with wgtorch.no_grad():
+                p.copy_(wgtorch.tensor(q.numpy(), device=device))
+    return m, tm
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("cls,shape", [("BatchNorm1d", (6, 4)), ("BatchNorm1d", (3, 4, 5)),
+                                       ("BatchNorm2d", (2, 4, 3, 5)), ("BatchNorm2d", (1, 4, 2, 3))])
+def test_fused_batch_norm_training_steps(device, cls, shape, affine, dtype):
+    """Training steps with per-channel means far from 0 and spreads far from 1: the output, the gradients of
+    the input, weight and bias at every step, the running statistics after every step; then eval mode."""
+    rng = np.random.default_rng(21)
+    m, tm = _bn_modules(cls, 4, device, dtype, affine=affine, momentum=0.3)
+    npdt = getattr(np, dtype)
+    cshape = (1, 4) + (1,) * (len(shape) - 2)
+    for step in range(3):
+        a = rng.standard_normal(shape) * rng.uniform(0.1, 5, cshape) + rng.uniform(-50, 50, cshape)
+        x = wgtorch.tensor(a.astype(npdt), device=device, requires_grad=True)
+        tx = torch.tensor(a.astype(npdt), requires_grad=True)
+        y, ty = m(x), tm(tx)
+        assert y.dtype == getattr(wgtorch, dtype)
+        if device == "cpu":  # the fused kernel served it (torch's node name too)
+            assert type(y.grad_fn).__name__ == type(ty.grad_fn).__name__ == "NativeBatchNormBackward0"
+        _bn_close(y, ty, dtype, device)
+        m.zero_grad()
+        tm.zero_grad()
+        g = rng.standard_normal(shape).astype(npdt)
+        y.backward(wgtorch.tensor(g, device=device))
+        ty.backward(torch.tensor(g))
+        _bn_close(x.grad, tx.grad, dtype, device)
+        for p, q in zip(m.parameters(), tm.parameters()):
+            _bn_close(p.grad, q.grad, dtype, device)
+        for name in ("running_mean", "running_var"):
+            assert getattr(m, name).dtype == getattr(wgtorch, dtype)
+            _bn_close(getattr(m, name), getattr(tm, name), dtype, device)
+    assert int(m.num_batches_tracked) == 3
+    m.eval()
+    tm.eval()
+    a = rng.standard_normal(shape) * 3 + 10
+    x = wgtorch.tensor(a.astype(npdt), device=device, requires_grad=True)
+    tx = torch.tensor(a.astype(npdt), requires_grad=True)
+    y, ty = m(x), tm(tx)
+    _bn_close(y, ty, dtype, device)
+    g = rng.standard_normal(shape).astype(npdt)
+    y.backward(wgtorch.tensor(g, device=device))
+    ty.backward(torch.tensor(g))
+    _bn_close(x.grad, tx.grad, dtype, device)
+    if affine:
+        for p, q in zip(m.parameters(), tm.parameters()):
+            _bn_close(p.grad, q.grad, dtype, device)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(5, 3), (2, 3, 4, 3)])
+def test_fused_batch_norm_eval_without_running_stats(device, shape, dtype):
+    """track_running_stats=False: eval mode normalises with the batch's statistics too (the fused kernel)."""
+    rng = np.random.default_rng(22)
+    cls = "BatchNorm1d" if len(shape) == 2 else "BatchNorm2d"
+    m, tm = _bn_modules(cls, 3, device, dtype, track_running_stats=False)
+    m.eval()
+    tm.eval()
+    a = (rng.standard_normal(shape) * 2 + 7).astype(getattr(np, dtype))
+    x, tx = wgtorch.tensor(a, device=device, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, ty = m(x), tm(tx)
+    _bn_close(y, ty, dtype, device)
+    g = rng.standard_normal(shape).astype(a.dtype)
+    y.backward(wgtorch.tensor(g, device=device))
+    ty.backward(torch.tensor(g))
+    for p, q in [(x, tx)] + list(zip(m.parameters(), tm.parameters())):
+        _bn_close(p.grad, q.grad, dtype, device)
+
+
+@pytest.mark.parametrize("needs", ["x", "w", "b", "wb", "xw", "none"])
+@pytest.mark.parametrize("params", ["wb", "w", "b"])
+def test_fused_batch_norm_functional_needs(device, params, needs):
+    """F.batch_norm(training=True) with weight and/or bias, gradients asked of any subset of x, weight and
+    bias (the fused backward computes only those), with and without running statistics."""
+    rng = np.random.default_rng(23)
+    shape = (4, 3, 5)
+    a, wa, ba = rng.standard_normal(shape) * 2 + 3, rng.standard_normal(3), rng.standard_normal(3)
+    leaves, tleaves = [], []
+    for name, arr in (("x", a), ("w", wa), ("b", ba)):
+        if name != "x" and name not in params:
+            leaves.append(None)
+            tleaves.append(None)
+            continue
+        arr = arr.astype(np.float32)
+        leaves.append(wgtorch.tensor(arr, device=device).requires_grad_(name in needs))
+        tleaves.append(torch.tensor(arr).requires_grad_(name in needs))
+    x, w, b = leaves
+    tx, tw, tb = tleaves
+    for stats in (True, False):
+        rm, rv = (wgtorch.zeros(3, device=device), wgtorch.ones(3, device=device)) if stats else (None, None)
+        trm, trv = (torch.zeros(3), torch.ones(3)) if stats else (None, None)
+        y = F.batch_norm(x, rm, rv, w, b, True, 0.2, 1e-4)
+        ty = torch.nn.functional.batch_norm(tx, trm, trv, tw, tb, True, 0.2, 1e-4)
+        assert y.requires_grad == ty.requires_grad
+        _bn_close(y, ty, "float32", device)
+        if stats:
+            _bn_close(rm, trm, "float32", device)
+            _bn_close(rv, trv, "float32", device)
+        if not ty.requires_grad:
+            continue
+        g = rng.standard_normal(shape).astype(np.float32)
+        y.backward(wgtorch.tensor(g, device=device))
+        ty.backward(torch.tensor(g))
+        for p, q in zip(leaves, tleaves):
+            if p is not None:
+                assert (p.grad is None) == (q.grad is None)
+                if q.grad is not None:
+                    _bn_close(p.grad, q.grad, "float32", device)
+                    p.grad = None
+                    q.grad = None
+
+
+def test_fused_batch_norm_noncontiguous_float64():
+    """A channels-last (permuted) float64 input on the cpu's fused kernel; the gradient reaches the leaf."""
+    rng = np.random.default_rng(24)
+    a = rng.standard_normal((2, 3, 4, 5)) * 4 - 2
+    m, tm = _bn_modules("BatchNorm2d", 5, "cpu", "float64")
+    x, tx = wgtorch.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, ty = m(x.permute(0, 3, 1, 2)), tm(tx.permute(0, 3, 1, 2))
+    _bn_close(y, ty, "float64", "cpu")
+    g = rng.standard_normal(tuple(ty.shape))
+    y.backward(wgtorch.tensor(g))
+    ty.backward(torch.tensor(g))
+    for p, q in [(x, tx)] + list(zip(m.parameters(), tm.parameters())):
+        _bn_close(p.grad, q.grad, "float64", "cpu")
+    _bn_close(m.running_var, tm.running_var, "float64", "cpu")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("shape", [(6, 3), (2, 3, 3, 4)])
+def test_fused_batch_norm_double_backward(device, shape, affine, dtype):
+    """create_graph=True through training batch norm: first-order gradients of sum(y^3) + sum(y * gout)
+    with respect to x (and weight, bias), then the gradients of sum(gx * v) (+ sum(gw * u)) with respect to
+    x, weight, bias and gout, against torch."""
+    rng = np.random.default_rng(25)
+    npdt = getattr(np, dtype)
+    c = shape[1]
+    arrays = [rng.standard_normal(shape) * 2 + 1, rng.standard_normal(c) + 1, rng.standard_normal(c),
+              rng.standard_normal(shape)]
+    if not affine:
+        arrays[1] = arrays[2] = None
+    ours = [None if a is None else wgtorch.tensor(a.astype(npdt), device=device, requires_grad=True) for a in arrays]
+    theirs = [None if a is None else torch.tensor(a.astype(npdt), requires_grad=True) for a in arrays]
+    vs = [rng.standard_normal(shape).astype(npdt), rng.standard_normal(c).astype(npdt)]
+
+    def run(lib, fn, leaves, mk):
+        x, w, b, gout = leaves
+        y = fn(x, None, None, w, b, True)
+        wrt = [t for t in (x, w) if t is not None]
+        firsts = lib.autograd.grad((y ** 3).sum() + (y * gout).sum(), wrt, create_graph=True)
+        second = sum((f * mk(v)).sum() for f, v in zip(firsts, vs))
+        return list(firsts), list(lib.autograd.grad(second, [t for t in leaves if t is not None]))
+
+    got = run(wgtorch, F.batch_norm, ours, lambda v: wgtorch.tensor(v, device=device))
+    want = run(torch, torch.nn.functional.batch_norm, theirs, torch.tensor)
+    assert len(got[1]) == len(want[1])
+    tol = {} if dtype == "float64" else {"rtol": 1e-4, "atol": 1e-5}  # (atol times the largest magnitude)
+    for a, b in zip(got[0] + got[1], want[0] + want[1]):
+        _bn_close(a, b, dtype, device, **tol)

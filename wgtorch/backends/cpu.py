@@ -937,19 +937,24 @@ def conv2d_grad(g, cols, w, hw, pad, size, s, d, needs):
     return gx, gw, gb
 
 
-def max_pool2d(x, pad, size, k, s, d, out):
+def max_pool2d(x, pad, size, k, s, d, out, first_inside):
     """Max pooling of x (N, C, H, W) padded with -inf at (top, left) = pad to size (Hp, Wp): the maxima
-    (N, C, OH, OW) and, as uint8, each window's tap of its first maximum (of its first NaN: NaN is the
-    maximum). The windows are strided views, reduced tap by tap."""
+    (N, C, OH, OW) and, as uint8, each window's tap of its first maximum, as torch's: of its last NaN (NaN
+    is the maximum); for a window of -infs, first_inside()[oh, ow], its first tap in the image. The
+    windows are strided views, reduced tap by tap."""
     taps = _taps(_padded(x, pad, size, -np.inf), k, s, d, out)
     taps = [taps[i, j] for i in range(k[0]) for j in range(k[1])]  # (fewer than 256)
     y = np.maximum(taps[0], taps[1]) if len(taps) > 1 else taps[0].copy()
     for t in taps[2:]:
         np.maximum(y, t, out=y)
     pos = _first_tap(taps, lambda t: t != y)
+    ninf = y == -np.inf
+    if ninf.any():
+        np.copyto(pos, np.broadcast_to(first_inside(), pos.shape), where=ninf, casting="unsafe")
     nan = np.isnan(y)
     if nan.any():
-        np.copyto(pos, _first_tap(taps, lambda t: ~np.isnan(t)), where=nan)
+        last = _first_tap(taps[::-1], lambda t: ~np.isnan(t))
+        np.copyto(pos, len(taps) - 1 - last, where=nan, casting="unsafe")
     return y, pos
 
 
@@ -977,8 +982,11 @@ def max_pool2d_grad(g, pos, hw, pad, size, k, s, d):
             t = taps[i, j]
             if finite and disjoint:
                 np.multiply(g, hit, out=t)
+            elif finite:
+                t += g * hit
             else:
-                t += g * hit if finite else np.where(hit, g, 0)
+                with np.errstate(invalid="ignore"):  # inf + -inf on a shared maximum: NaN, as torch, silently
+                    t += np.where(hit, g, 0)
     return _cropped(z, pad, hw)
 
 

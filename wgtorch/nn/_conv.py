@@ -68,6 +68,15 @@ class _Geometry:
     def __init__(self, hw, pad, k, s, d, out, fill=0.0):
         self.hw, self.pad, self.k, self.s, self.d, self.out, self.fill = hw, pad, k, s, d, out, fill
 
+    def first_inside(self):
+        """(OH, OW) int64: per window, the tap (i * kw + j) of its first element inside the image. A
+        window of -inf values has its maximum there, as torch's (never on the padding)."""
+        first = []
+        for a, p in ((0, self.pad[0]), (1, self.pad[2])):
+            start = np.arange(self.out[a]) * self.s[a] - p
+            first.append(np.maximum(0, (self.d[a] - 1 - start) // self.d[a]))  # ceil(-start / d), at least 0
+        return first[0][:, None] * self.k[1] + first[1][None, :]
+
     def padded(self):
         (H, W), (pt, pb, pl, pr) = self.hw, self.pad
         # the windows must fit; rows past the last window are never read
@@ -405,8 +414,8 @@ def _tap_numbers(kk, device):
 
 
 def _max_pool2d(x, k, s, p, d, ceil_mode, return_indices):
-    """x (N, C, H, W). The maxima and each window's position of its first maximum (or first NaN), as
-    torch's. On the cpu, the fused backends/cpu.max_pool2d. Else the windows (im2col) with the window
+    """x (N, C, H, W). The maxima and each window's position of its first maximum (its last NaN; a
+    window of -infs, its first tap in the image), as torch's. On the cpu, the fused backends/cpu.max_pool2d. Else the windows (im2col) with the window
     position as a middle dim, so every op below runs over long contiguous rows (no arg-reduction:
     NumPy's is slow across a middle dim)."""
     N, C, H, W = x.shape
@@ -415,14 +424,18 @@ def _max_pool2d(x, k, s, p, d, ceil_mode, return_indices):
     kk = k[0] * k[1]
     if _cpu_float(x) and kk < 256:
         be = x._be
-        yd, posd = be.max_pool2d(x._data, p, g.padded(), k, s, d, (OH, OW))
+        yd, posd = be.max_pool2d(x._data, p, g.padded(), k, s, d, (OH, OW), g.first_inside)
         out, pos = _make(yd, x._dtype, be), _make(posd, _dt.uint8, be)
     else:
         with _no_grad():
             cols = _im2col_fwd(x, g).view(N, C, kk, OH, OW)
             out = cols.amax(2, keepdim=True)
-            pos = _tap_numbers(kk, x.device).where((cols == out) | (cols != cols), kk).amin(2)
+            taps = _tap_numbers(kk, x.device)
+            pos = taps.where(cols == out, kk).amin(2)
             out = out.squeeze(2)
+            # torch's tie rules: a window's last NaN; a window of -infs, its first tap in the image
+            pos = pos.where(out != -math.inf, _tensor(g.first_inside(), device=x.device))
+            pos = taps.where(cols != cols, -1).amax(2).where(out != out, pos)
     if _needs_grad(x):
         _attach(MaxPool2DWithIndicesBackward0(pos, geom=g), (x,), (out,))
     return (out, _window_index(pos.long(), k, s, p, d, W)) if return_indices else out
