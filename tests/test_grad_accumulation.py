@@ -65,3 +65,24 @@ def test_linear_weight_gradient_layout_and_value(device):
     assert_close(w.grad, g.T @ xv, rtol=1e-5, atol=1e-5)
     assert_close(b.grad, g.sum(0), rtol=1e-5, atol=1e-5)
     assert w.grad.is_contiguous()
+
+
+def test_broadcast_gradient_is_kept_dense_and_writable(device):
+    # mean's and sum's gradients are expanded views of one value: the leaf gets a dense copy
+    for shape in ((2, 3), (0,)):
+        x = wgtorch.ones(*shape, device=device, requires_grad=True)
+        x.mean().backward()
+        assert x.grad.is_contiguous()
+        x.mean().backward()  # accumulates in place
+        x.grad.zero_()
+        x.sum().backward()
+        assert_close(x.grad, np.ones(shape))
+
+
+def test_hook_result_is_not_kept(device):
+    keep = wgtorch.tensor([4.0, 5.0], device=device)
+    x = wgtorch.zeros(2, device=device, requires_grad=True)
+    x.register_hook(lambda g: keep)  # returns a tensor the user still holds
+    (x * 2).sum().backward()
+    x.grad.mul_(0)
+    assert_close(keep, [4.0, 5.0])

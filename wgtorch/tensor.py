@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from . import autograd as _autograd
 from . import bf16, dtypes
 from .autograd import grad_mode
 from .autograd import graph as _graph
@@ -188,8 +189,7 @@ class Tensor:
         return _RemovableHandle(hooks, hook)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        from .autograd import backward
-        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        _autograd.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def detach(self):
         t = _make(self._data, self._dtype, self._be)

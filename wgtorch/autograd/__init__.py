@@ -35,7 +35,7 @@ def _seq(x):
 
 
 def _grad_outputs(outputs, grads):
-    from ..ops.creation import ones_like
+    from ..tensor import _make
     grads = _seq(grads) or (None,) * len(outputs)
     if len(grads) != len(outputs):
         raise RuntimeError(f"grad_tensors should have the same length as tensors ({len(grads)} vs {len(outputs)})")
@@ -46,7 +46,7 @@ def _grad_outputs(outputs, grads):
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             if not t._dtype.is_floating_point:
                 raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {t.dtype}")
-            g = ones_like(t)
+            g = _make(t._be.full(t._data.shape, 1, t._dtype), t._dtype, t._be)  # ones_like(t), without its options
         elif g.shape != t.shape:
             raise RuntimeError(f"Mismatch in shape: grad_output[0] has a shape of {g.shape} and output[0] has a "
                                f"shape of {t.shape}.")

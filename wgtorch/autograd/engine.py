@@ -11,7 +11,7 @@ def _add(a, b):
     return a + b
 
 
-def _hooks_and_retained(node, grads, create_graph):
+def _hooks_and_retained(node, grads, create_graph, handed):
     if node._pre_hooks:
         for i, hooks in node._pre_hooks.items():
             for h in hooks:
@@ -19,12 +19,39 @@ def _hooks_and_retained(node, grads, create_graph):
                     r = h(grads[i])
                     if r is not None:
                         grads[i] = r
+                        root = r._base if r._base is not None else r  # a tensor the hook's owner may keep
+                        handed[id(root)] = root
     if node._retained:
         for i, ref in node._retained:
             t = ref()
             if t is not None and grads[i] is not None:
                 g = grads[i] if create_graph else grads[i].detach().clone()
                 t._grad = g if t._grad is None else t._grad + g
+
+
+def _dependencies(roots):
+    """How many edges from the nodes that will run point at each node. One dict and no
+    visited set: a node is walked when it is first counted. The roots are counted
+    too (and uncounted after), so a root that another root reaches is walked once."""
+    deps = {}
+    stack = []
+    for n in roots:
+        if n in deps:
+            deps[n] += 1
+        else:
+            deps[n] = 1
+            stack.append(n)
+    while stack:
+        for m, _ in stack.pop().next_functions:
+            if m is not None:
+                if m in deps:
+                    deps[m] += 1
+                else:
+                    deps[m] = 1
+                    stack.append(m)
+    for n in roots:
+        deps[n] -= 1
+    return deps
 
 
 def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None, allow_unused=False):
@@ -44,32 +71,21 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 raise RuntimeError("One of the differentiated Tensors does not require grad")
             capture.setdefault(edge(t), []).append(i)
 
-    # dependencies: how many edges point at each node from nodes we will run
-    deps = {}
-    seen = set()
-    stack = [e[0] for e, _ in roots if e[0] is not None]
-    while stack:
-        n = stack.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        for m, _ in n.next_functions:
-            if m is not None:
-                deps[m] = deps.get(m, 0) + 1
-                if m not in seen:
-                    stack.append(m)
+    deps = _dependencies([n for (n, _), _ in roots if n is not None])
 
     # storages already given to a leaf in this pass (and the caller's own
     # grad_outputs): a leaf may keep a gradient without copying it only if no
     # other leaf or caller can see the same storage
     # (by id, holding the objects: a freed tensor's id could come back as a fresh gradient's)
-    handed = {id(r): r for r in (g._base if g._base is not None else g for g in grad_outputs)}
+    handed = {}
     buffers = {}
     for (n, i), g in roots:
+        r = g._base if g._base is not None else g
+        handed[id(r)] = r
         if n is not None:
             buf = buffers.setdefault(n, [None] * n.n_out)
             buf[i] = _add(buf[i], g)
-    ready = [n for n in buffers if deps.get(n, 0) == 0]
+    ready = [n for n in buffers if deps[n] == 0]
     results = [None] * len(inputs) if inputs is not None else None
 
     prev = grad_mode.enabled
@@ -79,14 +95,14 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
             node = ready.pop()
             grads = buffers.pop(node)
             if node._pre_hooks or node._retained:
-                _hooks_and_retained(node, grads, create_graph)
+                _hooks_and_retained(node, grads, create_graph, handed)
             if capture is not None:
                 for i in range(node.n_out):
                     for pos in capture.get((node, i), ()):
                         results[pos] = grads[i]
             if node.__class__ is AccumulateGrad:
                 g = grads[0]
-                if inputs is None and g is not None:
+                if capture is None and g is not None:
                     root = g._base if g._base is not None else g
                     node.accumulate(g, create_graph, steal=id(root) not in handed)
                     handed[id(root)] = root
@@ -114,7 +130,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 if buf is None:
                     buf = buffers[m] = [None] * m.n_out
                 if g is not None:
-                    buf[i] = g if buf[i] is None else buf[i] + g
+                    old = buf[i]
+                    buf[i] = g if old is None else old + g
                 left = deps[m] - 1
                 deps[m] = left
                 if left == 0:

@@ -24,7 +24,9 @@ class Node:
 
     def __init__(self, *saved, **attrs):
         """saved: tensors the backward needs (checked for in-place changes);
-        attrs: anything else it needs, set as attributes."""
+        attrs: anything else it needs, set as attributes. (Hot nodes define their own
+        __init__ that sets its fields and calls save() directly: keywords cost a dict
+        per op. They need not call this one, which only does that.)"""
         if saved:
             self.save(*saved)
         if attrs:
@@ -87,7 +89,6 @@ class AccumulateGrad(Node):
     """The sink of a leaf tensor: sums the incoming gradient into ``leaf.grad``."""
 
     def __init__(self, leaf):
-        super().__init__()
         self._leaf = weakref.ref(leaf)
 
     @property
@@ -98,11 +99,18 @@ class AccumulateGrad(Node):
         t = self._leaf()
         if t is None:
             return
-        if g.dtype is not t.dtype:
-            g = g.to(t.dtype)
+        if g._dtype is not t._dtype:
+            g = g.to(t._dtype)
         if t._grad is None:
-            # steal: the engine knows no one else can see g's storage; else copy it
-            t._grad = g if create_graph else g.detach() if steal else g.detach().clone()
+            # steal: the engine knows no one else can see g's storage; else copy it. A strided or
+            # broadcast view (sum's and mean's gradients are expanded; an empty one may be read-only)
+            # is copied too: .grad is dense and writable, as PyTorch's
+            if create_graph:
+                t._grad = g
+            elif steal and g._be.is_contiguous(g._data) and 0 not in g._data.shape:
+                t._grad = g.detach()
+            else:
+                t._grad = g.detach().clone()
         elif create_graph or t._grad._rg or t._grad._be is not g._be or t._grad.shape != g.shape:
             t._grad = t._grad + g
         else:
@@ -125,7 +133,9 @@ def edge(t):
 
 def attach(node, inputs, outputs):
     """Connect node to the inputs' nodes and make it the grad_fn of outputs."""
-    node.next_functions = tuple([edge(t) if t is not None else (None, 0) for t in inputs])
+    # (edge() inlined for inputs with a grad_fn: this is the per-op hot path)
+    node.next_functions = tuple([(None, 0) if t is None else (t._grad_fn, t._out_nr) if t._grad_fn is not None
+                                 else edge(t) for t in inputs])
     if len(inputs) == 2:  # (the common case, spelled out: this is the per-op hot path)
         a, b = inputs
         if a is not None and b is not None and a._dtype is not b._dtype:  # a mixed-dtype op (type promotion)
@@ -134,6 +144,10 @@ def attach(node, inputs, outputs):
         dts = [t._dtype for t in inputs if t is not None]
         if dts and dts.count(dts[0]) != len(dts):
             node.input_dtypes = tuple([t._dtype if t is not None else None for t in inputs])
+    if len(outputs) == 1 and outputs[0] is not None:
+        o = outputs[0]
+        o._grad_fn, o._out_nr, o._rg = node, 0, True
+        return node
     for i, o in enumerate(outputs):
         if o is not None:
             o._grad_fn = node

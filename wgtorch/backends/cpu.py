@@ -384,6 +384,10 @@ def binary(op, x, y, dt):
     """op(x, y) with both operands first cast to the computation dtype dt.
     y may be a Python scalar (NumPy treats it as weakly typed, as PyTorch)."""
     npdt = dt.np
+    if x.dtype is npdt and npdt is not _BITS and op not in _NOISY and \
+            (y.__class__ is float or y.__class__ is ndarray and y.dtype is npdt):
+        r = BINARY[op](x, y)  # the per-op hot path: nothing to cast, check or wrap
+        return r if r.__class__ is ndarray else np.asarray(r)
     if npdt is _BITS or x.dtype is _BITS or _bits(y):
         return _in_f32(binary, op, x, y, dt)
     if x.dtype is not npdt:
@@ -420,6 +424,9 @@ def _apply(op, x, y, **out):
 
 def binary_(op, x, y):
     """x = op(x, y) in place (the Tensor layer checked the result dtype fits x)."""
+    if y.__class__ is ndarray and y.dtype is x.dtype and x.dtype is not _BITS and op not in _NOISY:
+        BINARY[op](x, y, out=x, casting="unsafe")  # the hot path (gradient accumulation, optimizer steps)
+        return
     if x.dtype is _BITS or _bits(y):
         y = bf16.decode(y) if _bits(y) else y
         if x.dtype is _BITS:
@@ -636,6 +643,8 @@ def nll_loss(logp, target, ignore_index, reduction):
     if reduction == "sum":
         return _arr(total), None
     den = np.asarray(np.count_nonzero(valid), dtype=logp.dtype)
+    if den:  # (no warning to silence: np.errstate costs microseconds per training step)
+        return _arr(total / den), den
     with np.errstate(invalid="ignore"):  # every row ignored: nan, as PyTorch
         return _arr(total / den), den
 
@@ -762,10 +771,10 @@ def softmax(x, dim):
         return _in_f32(softmax, x, dim)
     if x.size == 0:  # (np.max has no identity for an empty row)
         return _arr(x.copy())
-    m = np.max(x, axis=dim, keepdims=True)
+    m = np.maximum.reduce(x, axis=dim, keepdims=True)  # (the ufuncs' own reduce: np.max's wrapper costs µs)
     with np.errstate(invalid="ignore", over="ignore"):
         e = np.exp(x - m)
-        return _arr(e / np.sum(e, axis=dim, keepdims=True))
+        return _arr(e / np.add.reduce(e, axis=dim, keepdims=True))
 
 
 def softmax_grad(y, g, dim):
@@ -787,10 +796,10 @@ def log_softmax(x, dim):
         return _in_f32(log_softmax, x, dim)
     if x.size == 0:
         return _arr(x.copy())
-    m = np.max(x, axis=dim, keepdims=True)
+    m = np.maximum.reduce(x, axis=dim, keepdims=True)  # (as in softmax)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         s = x - m
-        return _arr(s - np.log(np.sum(np.exp(s), axis=dim, keepdims=True)))
+        return _arr(s - np.log(np.add.reduce(np.exp(s), axis=dim, keepdims=True)))
 
 
 def layer_norm(x, w, b, eps):

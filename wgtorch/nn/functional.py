@@ -5,6 +5,8 @@ import functools
 import math
 import warnings
 
+import numpy as _np
+
 from .. import dtypes as _dt
 from ..amp import autocast_mode as _amp
 from ..autograd import grad_mode as _grad_mode
@@ -396,6 +398,10 @@ class NllLoss2DBackward0(NllLossBackward0):
 class _NllFusedBackward(_Node):
     """The common case's backward: one backend primitive (a composite under create_graph)."""
 
+    def __init__(self, target, den, ignore, shape, reduction):
+        self.save(target, den)
+        self.ignore, self.shape, self.reduction = ignore, shape, reduction
+
     def name(self):
         return "NllLossBackward0"
 
@@ -413,13 +419,12 @@ class _NllFusedBackward(_Node):
 
 def _nll_fused(input, target, ignore_index, reduction):
     """nll of (N, C) log-probabilities and (N,) class indices, no weights: one backend primitive each way."""
-    be = input._be
+    be, dt = input._be, input._dtype
     loss, den = be.nll_loss(input._data, target._data, ignore_index, reduction)
-    out = _make(loss, input.dtype, be)
-    den = _make(den, input.dtype, be) if den is not None else None
-    if _needs_grad(input):
-        _attach(_NllFusedBackward(target, den, ignore=ignore_index, shape=tuple(input.shape), reduction=reduction),
-                (input,), (out,))
+    out = _make(loss, dt, be)
+    den = _make(den, dt, be) if den is not None else None
+    if _grad_mode.enabled and input._rg:
+        _attach(_NllFusedBackward(target, den, ignore_index, input._data.shape, reduction), (input,), (out,))
     return out, den
 
 
@@ -440,32 +445,39 @@ def _classes(n, device):
     return _arange(n, device=device)
 
 
+def _check_targets(h, n, ignore_index):
+    """PyTorch's IndexError for a class index outside [0, n) that is not ignore_index."""
+    if h.dtype == _np.int64 and h.size and _np.maximum.reduce(h.view(_np.uint64), axis=None) < n:
+        return  # all in range, found in one pass (negative values wrap to huge unsigned ones)
+    bad = h[(h != ignore_index) & ((h < 0) | (h >= n))]
+    if bad.size:
+        raise IndexError(f"Target {bad.flat[0]} is out of bounds.")
+
+
 def _nll(input, target, weight, ignore_index, reduction):
     """The nll loss of log-probabilities input; returns (loss, the mean's denominator or None)."""
-    if input.ndim < 1:
-        raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
-    if target.dtype is not _dt.int64 and target.dtype is not _dt.uint8:
+    ish, tsh = input._data.shape, target._data.shape  # (plain tuples: this runs every training step)
+    ind, tnd = len(ish), len(tsh)
+    if ind < 1:
+        raise ValueError(f"Expected 1 or more dimensions (got {ind})")
+    if target._dtype is not _dt.int64 and target._dtype is not _dt.uint8:
         raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_tname(target.dtype)}")
-    if input.ndim != 1 and (target.ndim == 0 or input.shape[0] != target.shape[0]):
-        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
-                         f"({target.shape[0] if target.ndim else 0}).")
-    if input.ndim <= 2 and target.ndim > 1:
+    if ind != 1 and (tnd == 0 or ish[0] != tsh[0]):
+        raise ValueError(f"Expected input batch_size ({ish[0]}) to match target batch_size "
+                         f"({tsh[0] if tnd else 0}).")
+    if ind <= 2 and tnd > 1:
         raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
-    if input.ndim == 1 and target.ndim == 1 and target.shape[0] != 1:
-        raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: {target.shape[0]}")
-    if input.ndim > 2 and tuple(target.shape[1:]) != tuple(input.shape[2:]):
-        raise RuntimeError(f"Expected target size {[input.shape[0]] + list(input.shape[2:])}, got "
-                           f"{list(target.shape)}")
-    cdim = 1 if input.ndim > 1 else 0
-    n = input.shape[cdim]
+    if ind == 1 and tnd == 1 and tsh[0] != 1:
+        raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: {tsh[0]}")
+    if ind > 2 and tsh[1:] != ish[2:]:
+        raise RuntimeError(f"Expected target size {[ish[0]] + list(ish[2:])}, got {list(tsh)}")
+    cdim = 1 if ind > 1 else 0
+    n = ish[cdim]
     _check_weight(weight, n)
     if input._be.name == "cpu":  # the host has the targets: check them as PyTorch does (free here)
-        h = target._host()
-        bad = h[(h != ignore_index) & ((h < 0) | (h >= n))]
-        if bad.size:
-            raise IndexError(f"Target {bad.flat[0]} is out of bounds.")
+        _check_targets(target._host(), n, ignore_index)
     _check_reduction(reduction)
-    if weight is None and input.ndim == 2 and target.ndim == 1 and input.dtype.is_floating_point:
+    if weight is None and ind == 2 and tnd == 1 and input._dtype.is_floating_point:
         return _nll_fused(input, target, ignore_index, reduction)
     with _no_grad():
         t = target.unsqueeze(cdim) if target.ndim else target
@@ -506,7 +518,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     cdim = 1 if input.ndim > 1 else 0
     if label_smoothing > 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
-    if target.shape == input.shape:  # class probabilities
+    if target._data.shape == input._data.shape:  # class probabilities
         if not target.dtype.is_floating_point:
             raise RuntimeError(f"Expected floating point type for target with class probabilities, got "
                                f"{_tname(target.dtype)}")

@@ -80,6 +80,10 @@ def sum_to(g, shape):
         return g
     lead = len(gs) - len(shape)
     inner = tuple(i + lead for i, s in enumerate(shape) if s == 1 and gs[i + lead] != 1)
+    if not grad_mode.enabled:  # no graph to record (the usual backward): one backend reduction
+        be = g._be
+        r = be.reduce("sum", g._data, tuple(range(lead)) + inner, bool(inner), g._dtype)
+        return _make(be.view_reshape(r, shape) if inner and lead else r, g._dtype, be)
     if not inner:  # only leading dims to remove (a bias): one reduction
         return g.sum(tuple(range(lead)))
     g = g.sum(tuple(range(lead)) + inner, keepdim=True)
@@ -142,8 +146,12 @@ def inplace(a, outofplace, direct, others=()):
     """Update a in place. Without autograd, ``direct()`` mutates a's data. With
     autograd, ``outofplace(a_old)`` computes the new value as a recorded op and
     a takes over its history (through CopySlices when a is a view)."""
-    check_inplace(a)
-    if needs_grad(a, *others):
+    if grad_mode.enabled:  # (both checks are about recording; under no_grad, e.g. optimizer steps, skip them)
+        check_inplace(a)
+        record = needs_grad(a, *others)
+    else:
+        record = False
+    if record:
         a_old = a.clone()
         res = outofplace(a_old)
         with grad_mode.no_grad():

@@ -10,11 +10,15 @@ from .core import (Node, Tensor, _make, attach, check_same_device, check_scalar,
 
 _rt = dtypes.result_type
 _sdt = dtypes.scalar_dtype
+_bool = dtypes.bool_
 
 
 # ---- unary ------------------------------------------------------------------------
 class UnaryBackward(Node):
     """Backward of y = f(x): grad * f'(x), with f' from the table below."""
+
+    def __init__(self, x, y):
+        self.save(x, y)
 
     def backward(self, g):
         x, y = self.saved_tensors
@@ -35,10 +39,6 @@ def _relu_grad(y, g):
     if grad_mode.enabled or g._dtype is not y._dtype:
         return where(y <= 0, 0.0, g)
     return _make(y._be.binary("relu_grad", g._data, y._data, y._dtype), y._dtype, y._be)
-
-
-def _float_dtype(dt):
-    return dt if dt.is_floating_point else dtypes.get_default_dtype()
 
 
 # name -> (grad_fn name, derivative(x, y, g) or None for non-differentiable, float result?)
@@ -87,8 +87,9 @@ def unary(op, x):
         x = _amp.cast(op, x)[0]
     dt = x._dtype
     if op in _UNARY_FLOAT:
-        dt = _float_dtype(dt)
-    elif dt is dtypes.bool_ and op in ("neg", "abs", "square", "floor", "ceil", "round", "trunc", "relu"):
+        if not dt.is_floating_point:
+            dt = dtypes.get_default_dtype()
+    elif dt is _bool and op in ("neg", "abs", "square", "floor", "ceil", "round", "trunc", "relu"):
         if op in ("abs", "floor", "ceil", "round", "trunc"):  # PyTorch has no bool kernels for these
             raise NotImplementedError(f'"{op}_{"cpu" if op == "abs" else "vml_cpu"}" not implemented for \'Bool\'')
         if op == "relu":
@@ -128,8 +129,7 @@ _TNAME.update({dtypes.float32: "Float", dtypes.float64: "Double", dtypes.float16
 # ---- binary ------------------------------------------------------------------------
 class AddBackward0(Node):
     def __init__(self, a, b, alpha):
-        super().__init__()
-        self.ashape, self.bshape, self.alpha = a.shape, b.shape if isinstance(b, Tensor) else None, alpha
+        self.ashape, self.bshape, self.alpha = a._data.shape, b._data.shape if isinstance(b, Tensor) else None, alpha
 
     def backward(self, g):
         gb = None
@@ -148,7 +148,6 @@ class SubBackward0(AddBackward0):
 
 class RsubBackward1(Node):  # scalar - x
     def __init__(self, alpha):
-        super().__init__()
         self.alpha = alpha
 
     def backward(self, g):
@@ -156,14 +155,21 @@ class RsubBackward1(Node):  # scalar - x
 
 
 class MulBackward0(Node):
+    def __init__(self, a, b, scalar):  # b: a Tensor, or None with the Python scalar
+        self.save(a, b)
+        self.scalar = scalar
+
     def backward(self, g):
         a, b = self.saved_tensors
         if b is None:
             return g * self.scalar, None
-        return sum_to(g * b, a.shape) if a._rg else None, sum_to(g * a, b.shape) if b._rg else None
+        return (sum_to(g * b, a._data.shape) if a._rg else None,
+                sum_to(g * a, b._data.shape) if b._rg else None)
 
 
 class DivBackward0(Node):
+    __init__ = MulBackward0.__init__
+
     def backward(self, g):
         a, b = self.saved_tensors
         if b is None:
@@ -263,9 +269,13 @@ def binary(op, a, b):
         check_scalar(b, op)
         dt = _rt(adt, 2 if a._data.ndim else 1, _sdt(b), 0)
         bd = b
-    if op in _SPECIAL or dt is dtypes.bool_:
+    if op in _SPECIAL or dt is _bool:
         return _binary_special(op, a, b, bd, dt)
-    return _make(_call(a, op, bd, dt, b), dt, a._be)
+    try:  # (_call inlined: the per-op hot path)
+        return _make(a._be.binary(op, a._data, bd, dt), dt, a._be)
+    except ValueError as e:
+        failed = e
+    _shape_error(a, b, failed)
 
 
 def _binary_special(op, a, b, bd, dt):
@@ -292,7 +302,13 @@ def _call(a, op, bd, dt, b):
         return a._be.binary(op, a._data, bd, dt)
     except ValueError as e:
         failed = e
-    if isinstance(b, Tensor):  # outside the except: PyTorch's message without NumPy's chained to it
+    _shape_error(a, b, failed)
+
+
+def _shape_error(a, b, failed):
+    """Raise PyTorch's message for operands that do not broadcast (called outside the
+    except, so NumPy's error is not chained to it), else the backend's error."""
+    if isinstance(b, Tensor):
         from .core import broadcast_shapes
         broadcast_shapes(a.shape, b.shape)  # raises PyTorch's message
     raise failed
@@ -308,7 +324,7 @@ def add(a, b, *, alpha=1, out=None):
         r = binary("add", a, b)
     if grad_mode.enabled and (a._rg or (isinstance(b, Tensor) and b._rg)):
         attach(AddBackward0(a, b, 1), (a, b if isinstance(b, Tensor) else None), (r,))
-    return _out(r, out)
+    return r if out is None else _out(r, out)
 
 
 def sub(a, b, *, alpha=1, out=None):
@@ -323,7 +339,7 @@ def sub(a, b, *, alpha=1, out=None):
     r = binary("sub", a, b)
     if grad_mode.enabled and (a._rg or (isinstance(b, Tensor) and b._rg)):
         attach(SubBackward0(a, b, 1), (a, b if isinstance(b, Tensor) else None), (r,))
-    return _out(r, out)
+    return r if out is None else _out(r, out)
 
 
 def rsub(a, b, alpha=1):
@@ -347,8 +363,8 @@ def mul(a, b, *, out=None):
     r = binary("mul", a, b)
     if grad_mode.enabled and (a._rg or (isinstance(b, Tensor) and b._rg)):
         bt = b if isinstance(b, Tensor) else None
-        attach(MulBackward0(a, bt, scalar=b), (a, bt), (r,))
-    return _out(r, out)
+        attach(MulBackward0(a, bt, b), (a, bt), (r,))
+    return r if out is None else _out(r, out)
 
 
 def div(a, b, *, rounding_mode=None, out=None):
@@ -364,8 +380,8 @@ def div(a, b, *, rounding_mode=None, out=None):
     r = binary("div", a, b)
     if grad_mode.enabled and (a._rg or (isinstance(b, Tensor) and b._rg)):
         bt = b if isinstance(b, Tensor) else None
-        attach(DivBackward0(a, bt, scalar=b), (a, bt), (r,))
-    return _out(r, out)
+        attach(DivBackward0(a, bt, b), (a, bt), (r,))
+    return r if out is None else _out(r, out)
 
 
 def rdiv(a, b):

@@ -80,6 +80,9 @@ def _as_int(v):
     return int(v)
 
 
+_umax = np.maximum.reduce
+
+
 def _check_bounds(k, size, dim, exc=IndexError, negative_ok=True):
     if k._be.name != "cpu":  # the device checks (its next read-back raises): no sync per indexing op
         return
@@ -87,7 +90,8 @@ def _check_bounds(k, size, dim, exc=IndexError, negative_ok=True):
     if h.size == 0:
         return
     if h.dtype == np.int64:  # one pass: negative values wrap to huge unsigned ones
-        if (h + size if negative_ok else h).view(np.uint64).max() < (2 * size if negative_ok else size):
+        # (the ufunc's reduce: ndarray.max's wrapper costs microseconds on this hot path)
+        if _umax((h + size if negative_ok else h).view(np.uint64), axis=None) < (2 * size if negative_ok else size):
             return
     lo, hi = int(h.min()), int(h.max())
     low = -size if negative_ok else 0
@@ -237,16 +241,21 @@ def _check_index(fn, x, dim, index, src=None):
         if d != dim and ish[d] > xsh[d]:
             raise RuntimeError(f"Size does not match at dimension {d} expected index {list(index.shape)} to be "
                                f"smaller than self {list(x.shape)} apart from dimension {dim}")
-    _check_bounds(index, x.shape[dim] if x.ndim else 1, dim, RuntimeError, negative_ok=False)
+    _check_bounds(index, xsh[dim] if xsh else 1, dim, RuntimeError, negative_ok=False)
 
 
 class GatherBackward0(Node):
+    def __init__(self, index, shape, dim):
+        self.save(index)
+        self.shape, self.dim = shape, dim
+
     def backward(self, g):
         (index,) = self.saved_tensors
-        z = g.new_zeros(self.shape)
-        if grad_mode.enabled or not index.ndim or not z.ndim:  # create_graph (or one row): a recorded scatter_add
+        be, dt = g._be, g._dtype
+        z = _make(be.full(self.shape, 0, dt), dt, be)
+        if grad_mode.enabled or not index._data.ndim or not self.shape:  # create_graph (or one row): recorded
             return _scatter(z, self.dim, index, g, None, True, checked=True)
-        z._be.scatter_(z._data, self.dim, index._data, g._data, "add")  # into the fresh zeros: no copy
+        be.scatter_(z._data, self.dim, index._data, g._data, "add")  # into the fresh zeros: no copy
         return z
 
 
@@ -258,11 +267,13 @@ def gather(x, dim, index, sparse_grad=False):
         r = be.view_reshape(be.gather(be.view_reshape(xd, (x.numel(),)), 0, be.view_reshape(ind, (index.numel(),))),
                             index.shape)
     else:
-        xd = be.view_index(xd, tuple(slice(0, s) if i != d else slice(None) for i, s in enumerate(ind.shape)))
+        xs, ish = xd.shape, ind.shape
+        if ish[:d] != xs[:d] or ish[d + 1:] != xs[d + 1:]:  # index smaller than x off dim: x's corner
+            xd = be.view_index(xd, tuple(slice(0, s) if i != d else slice(None) for i, s in enumerate(ish)))
         r = be.gather(xd, d, ind)
     r = _make(r, x._dtype, be)
     if grad_mode.enabled and x._rg:
-        attach(GatherBackward0(index, shape=x.shape, dim=d), (x,), (r,))
+        attach(GatherBackward0(index, x._data.shape, d), (x,), (r,))
     return r
 
 

@@ -3,6 +3,7 @@ from .. import dtypes
 from ..amp import autocast_mode as _amp
 from ..autograd import grad_mode
 from .core import Node, Tensor, _make, attach, broadcast_shapes, device_mismatch, sum_to
+from .elementwise import binary
 
 
 def _check(fn, a, b):
@@ -21,6 +22,9 @@ def _check(fn, a, b):
 
 
 class MatmulBackward(Node):
+    def __init__(self, a, b):
+        self.save(a, b)
+
     def backward(self, g):
         a, b = self.saved_tensors
         ga = sum_to(g.matmul(b.mT), a.shape) if a._rg else None
@@ -62,7 +66,13 @@ def matmul(a, b, out=None):
     if _amp.active:
         a, b = _amp.cast("matmul", a, b)
     _check("matmul", a, b)
-    an, bn = a._data.ndim, b._data.ndim
+    ash, bsh = a._data.shape, b._data.shape
+    an, bn = len(ash), len(bsh)
+    if an == 2 and bn == 2 and ash[1] == bsh[0]:  # (_mm_nd's common case inlined: the per-op hot path)
+        r = _make(a._be.matmul(a._data, b._data), a._dtype, a._be)
+        if grad_mode.enabled and (a._rg or b._rg):
+            attach(MmBackward0(a, b), (a, b), (r,))
+        return r
     if an >= 2 and bn >= 2:
         return _mm_nd(a, b, "mm" if an == 2 and bn == 2 else "bmm")
     if a.ndim == 0 or b.ndim == 0:
@@ -155,19 +165,31 @@ ger = outer
 
 class AddmmBackward0(Node):
     def __init__(self, inp, m1, m2, beta, alpha):
-        super().__init__()
         self.save(m1, m2)
-        self.ishape, self.beta, self.alpha = inp.shape, beta, alpha
+        self.ishape, self.beta, self.alpha = inp._data.shape, beta, alpha
 
     def backward(self, g):
         m1, m2 = self.saved_tensors
         gi = sum_to(g if self.beta == 1 else g * self.beta, self.ishape)
         gs = g if self.alpha == 1 else g * self.alpha
+        be, T = gs._be, (1, 0)
+        # nn.Linear passes weight.t(): produce its gradient in the weight's own layout
+        weight_t = m2._rg and be.strides(m2._data) == (1, m2._data.shape[0])
+        if grad_mode.enabled or gs._dtype is not m1._dtype:  # create_graph: recorded Tensor ops
+            g1 = gs.mm(m2.t()) if m1._rg else None
+            g2 = None
+            if m2._rg:
+                g2 = gs.t().mm(m1).t() if weight_t else m1.t().mm(gs)
+            return gi, g1, g2
+        # no graph to record (the usual backward): one backend GEMM per gradient
+        gd, dt = gs._data, gs._dtype
+        g1 = _make(be.matmul(gd, be.view_permute(m2._data, T)), dt, be) if m1._rg else None
         g2 = None
-        if m2._rg:
-            # nn.Linear passes weight.t(): produce its gradient in the weight's own layout
-            g2 = gs.t().mm(m1).t() if m2.stride() == (1, m2.shape[0]) else m1.t().mm(gs)
-        return gi, (gs.mm(m2.t()) if m1._rg else None), g2
+        if weight_t:
+            g2 = _make(be.view_permute(be.matmul(be.view_permute(gd, T), m1._data), T), dt, be)
+        elif m2._rg:
+            g2 = _make(be.matmul(be.view_permute(m1._data, T), gd), dt, be)
+        return gi, g1, g2
 
 
 def addmm(inp, m1, m2, *, beta=1, alpha=1):
@@ -175,17 +197,24 @@ def addmm(inp, m1, m2, *, beta=1, alpha=1):
     if _amp.active:
         inp, m1, m2 = _amp.cast("addmm", inp, m1, m2)
     _check("addmm", m1, m2)
-    if m1.ndim != 2 or m2.ndim != 2:
+    s1, s2 = m1._data.shape, m2._data.shape
+    if len(s1) != 2 or len(s2) != 2:
         raise RuntimeError("mat1 must be a matrix, got " + f"{m1.ndim}-D tensor")
-    from .elementwise import binary
-    if m1._data.shape[1] != m2._data.shape[0]:
+    if s1[1] != s2[0]:
         _mm_nd(m1, m2, "mm")  # raises the shape error
-    r = _make(m1._be.matmul(m1._data, m2._data), m1._dtype, m1._be)
-    if alpha != 1:
-        r = binary("mul", r, alpha)
-    if beta != 0:
-        r = binary("add", r, inp if beta == 1 else binary("mul", inp, beta))
-    if r._data.shape != (m1._data.shape[0], m2._data.shape[1]):
+    be = m1._be
+    r = _make(be.matmul(m1._data, m2._data), m1._dtype, be)
+    if alpha == 1 and beta == 1 and be.name == "cpu" and isinstance(inp, Tensor) and inp._be is be \
+            and inp._dtype is r._dtype and inp._data.shape == (s2[1],):
+        # nn.Linear's bias added into the fresh product: no second array (cpu only: the wgpu
+        # backend's in-place op is an op and a copy)
+        be.binary_("add", r._data, inp._data)
+    else:
+        if alpha != 1:
+            r = binary("mul", r, alpha)
+        if beta != 0:
+            r = binary("add", r, inp if beta == 1 else binary("mul", inp, beta))
+    if r._data.shape != (s1[0], s2[1]):
         raise RuntimeError(f"The expanded size of the tensor ({m2.shape[1]}) must match the existing size "
                            f"({inp.shape[-1]})")
     if grad_mode.enabled and (inp._rg or m1._rg or m2._rg):

@@ -6,7 +6,7 @@ from .. import dtypes
 from ..amp import autocast_mode as _amp
 from ..autograd import grad_mode
 from .core import Node, Tensor, _make, attach, normalize_dims, wrap_dim
-from .shape import flip
+from .shape import flip, make_view
 
 
 def _rt(name, fields):
@@ -25,7 +25,7 @@ def _unsqueeze_dims(g, dims, keepdim):
     """Put back the reduced dims (as size 1) into a reduction's result."""
     if keepdim or not dims:
         return g
-    shape = list(g.shape)
+    shape = list(g._data.shape)
     for d in dims:
         shape.insert(d, 1)
     return g.reshape(shape)
@@ -33,11 +33,24 @@ def _unsqueeze_dims(g, dims, keepdim):
 
 class SumBackward(Node):
     def __init__(self, shape, dims, keepdim):
-        super().__init__()
         self.shape, self.dims, self.keepdim = shape, dims, keepdim
 
     def backward(self, g):
-        return _unsqueeze_dims(g, self.dims, self.keepdim).expand(self.shape)
+        if grad_mode.enabled:  # create_graph: recorded Tensor ops
+            return _unsqueeze_dims(g, self.dims, self.keepdim).expand(self.shape)
+        return self._expand(g)
+
+    def _expand(self, g):
+        """g broadcast back to the input's shape, a view of g made on the backend directly
+        (no graph to record: the usual backward; Tensor.expand's checks cost microseconds)."""
+        shape, dims = self.shape, self.dims
+        kshape = tuple([1 if i in dims else s for i, s in enumerate(shape)])
+        be = g._be
+        d = be.view_reshape(g._data, kshape)
+        if d is None:
+            return _unsqueeze_dims(g, dims, self.keepdim).expand(shape)
+        return make_view(g, be.view_expand(d, shape), "ExpandBackward0", None,
+                         lambda b: b.reshape(kshape).expand(shape))
 
 
 class SumBackward0(SumBackward):
@@ -53,7 +66,11 @@ class MeanBackward(SumBackward):
         n = 1
         for d in self.dims:
             n *= self.shape[d]
-        return _unsqueeze_dims(g / n, self.dims, self.keepdim).expand(self.shape)
+        if grad_mode.enabled:  # create_graph: recorded Tensor ops
+            return _unsqueeze_dims(g / n, self.dims, self.keepdim).expand(self.shape)
+        # expanded, then divided as PyTorch does: a fresh tensor, no view of g
+        e = self._expand(g)
+        return _make(e._be.binary("div", e._data, n, e._dtype), e._dtype, e._be)
 
 
 class MeanBackward0(MeanBackward):
@@ -65,11 +82,12 @@ class MeanBackward1(MeanBackward):
 
 
 def _reduce(op, x, dim, keepdim, dt, node_pair):
-    dims = normalize_dims(dim, x.ndim)
-    r = _make(x._be.reduce(op, x._data, dims, keepdim, dt), dt, x._be)
+    xd = x._data
+    dims = tuple(range(xd.ndim)) if dim is None else normalize_dims(dim, xd.ndim)
+    r = _make(x._be.reduce(op, xd, dims, keepdim, dt), dt, x._be)
     if node_pair and grad_mode.enabled and x._rg:
         cls = node_pair[0] if dim is None else node_pair[1]
-        attach(cls(x.shape, dims, keepdim), (x,), (r,))
+        attach(cls(xd.shape, dims, keepdim), (x,), (r,))
     return r
 
 
@@ -490,6 +508,10 @@ def cumprod(x, dim, *, dtype=None):
 
 
 class SoftmaxBackward0(Node):
+    def __init__(self, y, dim):
+        self.save(y)
+        self.dim = dim
+
     def backward(self, g):
         (y,) = self.saved_tensors
         if grad_mode.enabled or g._dtype is not y._dtype or not y.ndim:  # create_graph: the composite is differentiable
@@ -498,6 +520,8 @@ class SoftmaxBackward0(Node):
 
 
 class LogSoftmaxBackward0(Node):
+    __init__ = SoftmaxBackward0.__init__
+
     def backward(self, g):
         (y,) = self.saved_tensors
         if grad_mode.enabled or g._dtype is not y._dtype or not y.ndim:
@@ -508,15 +532,16 @@ class LogSoftmaxBackward0(Node):
 def _softmax(op, node, x, dim, dtype):
     if dtype is not None:
         x = x.to(dtype)
+    nd = x._data.ndim
     if dim is None:
-        dim = 0 if x.ndim in (0, 1, 3) else 1  # PyTorch's legacy implicit dim
-    d = wrap_dim(dim, x.ndim)  # PyTorch checks the dim before the dtype
+        dim = 0 if nd in (0, 1, 3) else 1  # PyTorch's legacy implicit dim
+    d = wrap_dim(dim, nd)  # PyTorch checks the dim before the dtype
     if not x._dtype.is_floating_point:
-        kernel = f"{op}_lastdim_kernel_impl" if d >= x.ndim - 1 else f"{op}_kernel_impl"
+        kernel = f"{op}_lastdim_kernel_impl" if d >= nd - 1 else f"{op}_kernel_impl"
         raise NotImplementedError(f'"{kernel}" not implemented for \'{_tname(x._dtype)}\'')
-    r = _make(getattr(x._be, op)(x._data, d if x.ndim else None), x._dtype, x._be)
+    r = _make(getattr(x._be, op)(x._data, d if nd else None), x._dtype, x._be)
     if grad_mode.enabled and x._rg:
-        attach(node(r, dim=d), (x,), (r,))
+        attach(node(r, d), (x,), (r,))
     return r
 
 

@@ -29,7 +29,6 @@ class ViewNode(Node):
     """Backward of a view op: ``self.back(g)`` maps the view's gradient to the input's."""
 
     def __init__(self, back):
-        super().__init__()
         self.back = back
 
     def backward(self, g):
@@ -52,9 +51,9 @@ def make_view(x, data, name, back, view_fn):
     out = _make(data, x._dtype, x._be)
     out._vc = x._vc
     out._base = x._base if x._base is not None else x
-    out._view_fn = _compose(view_fn, x._view_fn)
+    out._view_fn = view_fn if x._view_fn is None else _compose(view_fn, x._view_fn)
     if grad_mode.enabled and x._rg:
-        attach(_node_cls(name)(back), (x,), (out,))
+        attach((_VIEW_NODES.get(name) or _node_cls(name))(back), (x,), (out,))
     return out
 
 

@@ -47,10 +47,11 @@ class Linear(Module):
         default_init(self.weight, self.bias)
 
     def forward(self, input):
-        if input.ndim == 2 and self.bias is not None:
-            return addmm(self.bias, input, self.weight.t())  # one op, grad_fn AddmmBackward0 as torch
+        bias = self.bias  # (once: a module attribute is a lookup in its tables)
+        if input.ndim == 2 and bias is not None:
+            return addmm(bias, input, self.weight.t())  # one op, grad_fn AddmmBackward0 as torch
         out = matmul(input, self.weight.t())
-        return out if self.bias is None else out + self.bias
+        return out if bias is None else out + bias
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
