@@ -327,6 +327,15 @@ def add(a, b, *, alpha=1, out=None):
     return r if out is None else _out(r, out)
 
 
+def add_tensor(a, b):
+    """Tensor.__add__ / __radd__: add() for a Tensor a, without its keyword arguments (the
+    per-op hot path)."""
+    r = binary("add", a, b)
+    if grad_mode.enabled and (a._rg or (isinstance(b, Tensor) and b._rg)):
+        attach(AddBackward0(a, b, 1), (a, b if isinstance(b, Tensor) else None), (r,))
+    return r
+
+
 def sub(a, b, *, alpha=1, out=None):
     if not isinstance(a, Tensor):
         return sub(operand(a, b), b, alpha=alpha)
@@ -365,6 +374,15 @@ def mul(a, b, *, out=None):
         bt = b if isinstance(b, Tensor) else None
         attach(MulBackward0(a, bt, b), (a, bt), (r,))
     return r if out is None else _out(r, out)
+
+
+def mul_tensor(a, b):
+    """Tensor.__mul__ / __rmul__: mul() for a Tensor a, without its keyword arguments."""
+    r = binary("mul", a, b)
+    if grad_mode.enabled and (a._rg or (isinstance(b, Tensor) and b._rg)):
+        bt = b if isinstance(b, Tensor) else None
+        attach(MulBackward0(a, bt, b), (a, bt), (r,))
+    return r
 
 
 def div(a, b, *, rounding_mode=None, out=None):
