@@ -4,7 +4,8 @@
 // register, and other tensors from the x bindings (contiguous, one broadcast value
 // or strided). Results still referenced outside the run are written to the y
 // bindings (fresh contiguous buffers). Per-op offsets, strides and scalars are
-// words of p.w, in the order the generator assigned them.
+// words of p.w, in the order the generator assigned them. (is_nan and nan are
+// prepended by kernels.with_helpers.)
 struct Params {
     n: u32, ndim: u32, row: u32, pad: u32,
     shape: array<vec4<u32>, 2>,
@@ -13,14 +14,6 @@ struct Params {
 
 $DECLS
 @group(0) @binding($PARAM_BINDING) var<uniform> p: Params;
-
-fn is_nan(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-
-fn nan() -> f32 {
-    return bitcast<f32>(0x7fc00000u);
-}
 
 $HELPERS
 

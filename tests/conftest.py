@@ -94,3 +94,16 @@ def assert_close(actual, expected, rtol=1e-5, atol=1e-6, check_dtype=True):
     np.testing.assert_allclose(a.astype(np.float64) if a.dtype != bool else a,
                                e.astype(np.float64) if e.dtype != bool else e,
                                rtol=rtol, atol=atol, equal_nan=True)
+
+
+def assert_close_at(got, want, dtype, device, rtol=None, atol=None):
+    """assert_close at dtype's precision (float64: 1e-10; float32: rtol 1e-4, atol 1e-5 on the cpu and
+    1e-4 on wgpu), atol scaled by want's largest finite magnitude."""
+    want = want.detach().numpy() if hasattr(want, "detach") else np.asarray(want)
+    if dtype == "float64":
+        r, a = 1e-10, 1e-10
+    else:
+        r, a = (1e-4, 1e-5) if device == "cpu" else (1e-4, 1e-4)
+    finite = np.abs(want[np.isfinite(want)])
+    scale = max(1.0, float(finite.max())) if finite.size else 1.0
+    assert_close(got, want, rtol=rtol or r, atol=(atol or a) * scale)

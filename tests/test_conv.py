@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
-from conftest import assert_close, to_np
+from conftest import assert_close, assert_close_at, to_np
 
 import wgtorch
 import wgtorch.nn.functional as F
@@ -381,18 +381,6 @@ def test_max_pool2d_ties_gradient_goes_to_first(device, oracle):
 # and their fused backward; under create_graph the backward differentiates the composite instead.
 # Every case runs on both devices (the wgpu compositions are the reference path there); float64 is
 # cpu-only (conftest deselects it on wgpu).
-def _close(got, want, dtype, device, rtol=None, atol=None):
-    """assert_close at dtype's precision, atol scaled by want's largest finite magnitude."""
-    want = want.detach().numpy() if hasattr(want, "detach") else np.asarray(want)
-    if dtype == "float64":
-        r, a = 1e-10, 1e-10
-    else:
-        r, a = (1e-4, 1e-5) if device == "cpu" else (1e-4, 1e-4)
-    finite = np.abs(want[np.isfinite(want)])
-    scale = max(1.0, float(finite.max())) if finite.size else 1.0
-    assert_close(got, want, rtol=rtol or r, atol=(atol or a) * scale)
-
-
 def _leaf_pairs(arrays, device, dtype):
     """wgtorch leaves on device and torch leaves with the same values in dtype (None stays None)."""
     ws = [None if a is None else wgtorch.tensor(a.astype(dtype), device=device, requires_grad=True) for a in arrays]
@@ -413,14 +401,14 @@ def _fused_conv_check(device, dtype, xs, wsh, bias, kw, view=None, seed=0):
     assert y.dtype == getattr(wgtorch, dtype) and tuple(y.shape) == tuple(ty.shape)
     if device == "cpu":  # the fused kernel served it (torch's node name too)
         assert type(y.grad_fn).__name__ == type(ty.grad_fn).__name__ == "ConvolutionBackward0"
-    _close(y, ty, dtype, device)
+    assert_close_at(y, ty, dtype, device)
     g = rng.standard_normal(ty.shape).astype(dtype)
     y.backward(wgtorch.tensor(g, device=device))
     ty.backward(torch.tensor(g))
     for p, tp in ((x, tx), (w, tw), (b, tb)):
         if p is not None:
             assert p.grad is not None and p.grad.dtype == p.dtype
-            _close(p.grad, tp.grad, dtype, device)
+            assert_close_at(p.grad, tp.grad, dtype, device)
 
 
 def _width_trick(xs, wsh, kw):
@@ -512,12 +500,12 @@ def test_fused_conv2d_noncontiguous_float64_and_weight(dtype):
     (x, w, b), (tx, tw, tb) = _leaf_pairs([a, wa, ba], "cpu", dtype)
     y = F.conv2d(x.transpose(2, 3), w.transpose(2, 3), b, padding=1)
     ty = TF.conv2d(tx.transpose(2, 3), tw.transpose(2, 3), tb, padding=1)
-    _close(y, ty, dtype, "cpu")
+    assert_close_at(y, ty, dtype, "cpu")
     g = rng.standard_normal(ty.shape).astype(dtype)
     y.backward(wgtorch.tensor(g))
     ty.backward(torch.tensor(g))
     for p, tp in ((x, tx), (w, tw), (b, tb)):
-        _close(p.grad, tp.grad, dtype, "cpu")
+        assert_close_at(p.grad, tp.grad, dtype, "cpu")
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -546,18 +534,18 @@ def test_fused_conv2d_only_some_need_grad(device):
             p.requires_grad_(n)
             tp.requires_grad_(n)
         y, ty = F.conv2d(x, w, b, padding=1), TF.conv2d(tx, tw, tb, padding=1)
-        _close(y, ty, "float32", device)
+        assert_close_at(y, ty, "float32", device)
         y.backward(wgtorch.tensor(g, device=device))
         ty.backward(torch.tensor(g))
         for p, tp, n in zip((x, w, b), (tx, tw, tb), need):
             assert (p.grad is None) == (not n)
             if n:
-                _close(p.grad, tp.grad, "float32", device)
+                assert_close_at(p.grad, tp.grad, "float32", device)
     with wgtorch.no_grad():
         y = F.conv2d(wgtorch.tensor(a.astype(np.float32), device=device).requires_grad_(),
                      wgtorch.tensor(wa.astype(np.float32), device=device), padding=1)
     assert y.grad_fn is None and not y.requires_grad
-    _close(y, TF.conv2d(torch.tensor(a.astype(np.float32)), torch.tensor(wa.astype(np.float32)), padding=1),
+    assert_close_at(y, TF.conv2d(torch.tensor(a.astype(np.float32)), torch.tensor(wa.astype(np.float32)), padding=1),
            "float32", device)
 
 
@@ -592,11 +580,11 @@ def test_fused_conv2d_double_backward(device, case, dtype):
     got = _double_backward(wgtorch, lambda *t: F.conv2d(*t, **kw), ws, wg, [wgtorch.tensor(a, device=device) for a in v])
     want = _double_backward(torch, lambda *t: TF.conv2d(*t, **kw), ts, tg, [torch.tensor(a) for a in v])
     for a, b in zip(got[0] + got[1], want[0] + want[1]):
-        _close(a, b, dtype, device, rtol=None if dtype == "float64" else 2e-4)
+        assert_close_at(a, b, dtype, device, rtol=None if dtype == "float64" else 2e-4)
     if device == "cpu":  # after a graph-building backward, a plain one still runs the fused backward
         y = F.conv2d(*ws, **kw)
         gx = wgtorch.autograd.grad(y.sum(), ws[0])[0]
-        _close(gx, torch.autograd.grad(TF.conv2d(*ts, **kw).sum(), ts[0])[0], dtype, device)
+        assert_close_at(gx, torch.autograd.grad(TF.conv2d(*ts, **kw).sum(), ts[0])[0], dtype, device)
 
 
 # ---- max pooling -----------------------------------------------------------------------------
@@ -644,7 +632,7 @@ def _fused_pool_check(device, dtype, a, kw, g=None, seed=0, view=None):
     g = g.astype(dtype)
     y.backward(wgtorch.tensor(g, device=device))
     ty.backward(torch.tensor(g))
-    _close(x.grad, tx.grad, dtype, device)
+    assert_close_at(x.grad, tx.grad, dtype, device)
 
 
 @pytest.mark.parametrize("values", ["normal", "ties", "inf"])
@@ -742,4 +730,4 @@ def test_fused_max_pool2d_double_backward(device, kw, dtype):
     # first order: y + gout sent to the maxima; second: v gathered at the maxima, back to x (through y)
     # and to gout
     for a_, b_ in zip(got[0] + got[1], want[0] + want[1]):
-        _close(a_, b_, dtype, device)
+        assert_close_at(a_, b_, dtype, device)

@@ -22,14 +22,20 @@ def need_gpu():
         pytest.skip("no WebGPU adapter (install a Vulkan driver, e.g. mesa-vulkan-drivers)")
 
 
-@pytest.fixture
-def fuse(monkeypatch):
-    """Fusion at first sight; yields a counter of fused and per-op dispatches since the last reset."""
+def fusion_after(monkeypatch, runs):
+    """The wgpu backend, with nothing pending, fusing a group structure after `runs` runs per op."""
     need_gpu()
-    monkeypatch.setattr(fusion, "HOT", 0)
+    monkeypatch.setattr(fusion, "HOT", runs)
     monkeypatch.setattr(fusion, "ENABLED", True)
     be = backend(0)._init()
     wg.synchronize()
+    return be
+
+
+@pytest.fixture
+def fuse(monkeypatch):
+    """Fusion at first sight; yields a counter of fused and per-op dispatches since the last reset."""
+    be = fusion_after(monkeypatch, 0)
     counts = {"fused": 0, "ops": 0}
     run = be._run
 
@@ -251,11 +257,7 @@ def test_a_fused_kernel_that_fails_to_compile_falls_back(fuse, monkeypatch):
 
 
 def test_repeated_structures_fuse_after_a_few_runs(monkeypatch):
-    need_gpu()
-    monkeypatch.setattr(fusion, "HOT", 2)
-    monkeypatch.setattr(fusion, "ENABLED", True)
-    be = backend(0)._init()
-    wg.synchronize()
+    be = fusion_after(monkeypatch, 2)
     x = rnd(5)
     t = wgtorch.tensor(x, device="wgpu")
     sent = []

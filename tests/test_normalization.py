@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import wgtorch
 import wgtorch.nn.functional as F
-from conftest import assert_close
+from conftest import assert_close, assert_close_at
 
 torch = pytest.importorskip("torch")
 
@@ -288,17 +288,6 @@ def test_rms_norm_default_eps_is_the_computation_types(device, dtype):
 # ---- batch norm: the cpu's fused kernel (training statistics) and the compositions on wgpu --------
 # On the cpu, float32/float64 batch norm with the batch's statistics runs backends/cpu.batch_norm and its
 # fused backward (NativeBatchNormBackward0); under create_graph the composite is differentiated instead.
-def _bn_close(got, want, dtype, device, rtol=None, atol=None):
-    """assert_close at dtype's precision, atol scaled by want's largest magnitude."""
-    want = want.detach().numpy() if hasattr(want, "detach") else np.asarray(want)
-    if dtype == "float64":
-        r, a = 1e-10, 1e-10
-    else:
-        r, a = (1e-4, 1e-5) if device == "cpu" else (1e-4, 1e-4)
-    scale = max(1.0, float(np.abs(want).max(initial=0)))
-    assert_close(got, want, rtol=rtol or r, atol=(atol or a) * scale)
-
-
 def _bn_modules(cls, c, device, dtype, **kw):
     m, tm = getattr(wgtorch.nn, cls)(c, **kw).to(device), getattr(torch.nn, cls)(c, **kw)
     if dtype == "float64":
@@ -331,18 +320,18 @@ def test_fused_batch_norm_training_steps(device, cls, shape, affine, dtype):
         assert y.dtype == getattr(wgtorch, dtype)
         if device == "cpu":  # the fused kernel served it (torch's node name too)
             assert type(y.grad_fn).__name__ == type(ty.grad_fn).__name__ == "NativeBatchNormBackward0"
-        _bn_close(y, ty, dtype, device)
+        assert_close_at(y, ty, dtype, device)
         m.zero_grad()
         tm.zero_grad()
         g = rng.standard_normal(shape).astype(npdt)
         y.backward(wgtorch.tensor(g, device=device))
         ty.backward(torch.tensor(g))
-        _bn_close(x.grad, tx.grad, dtype, device)
+        assert_close_at(x.grad, tx.grad, dtype, device)
         for p, q in zip(m.parameters(), tm.parameters()):
-            _bn_close(p.grad, q.grad, dtype, device)
+            assert_close_at(p.grad, q.grad, dtype, device)
         for name in ("running_mean", "running_var"):
             assert getattr(m, name).dtype == getattr(wgtorch, dtype)
-            _bn_close(getattr(m, name), getattr(tm, name), dtype, device)
+            assert_close_at(getattr(m, name), getattr(tm, name), dtype, device)
     assert int(m.num_batches_tracked) == 3
     m.eval()
     tm.eval()
@@ -350,14 +339,14 @@ def test_fused_batch_norm_training_steps(device, cls, shape, affine, dtype):
     x = wgtorch.tensor(a.astype(npdt), device=device, requires_grad=True)
     tx = torch.tensor(a.astype(npdt), requires_grad=True)
     y, ty = m(x), tm(tx)
-    _bn_close(y, ty, dtype, device)
+    assert_close_at(y, ty, dtype, device)
     g = rng.standard_normal(shape).astype(npdt)
     y.backward(wgtorch.tensor(g, device=device))
     ty.backward(torch.tensor(g))
-    _bn_close(x.grad, tx.grad, dtype, device)
+    assert_close_at(x.grad, tx.grad, dtype, device)
     if affine:
         for p, q in zip(m.parameters(), tm.parameters()):
-            _bn_close(p.grad, q.grad, dtype, device)
+            assert_close_at(p.grad, q.grad, dtype, device)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -372,12 +361,12 @@ def test_fused_batch_norm_eval_without_running_stats(device, shape, dtype):
     a = (rng.standard_normal(shape) * 2 + 7).astype(getattr(np, dtype))
     x, tx = wgtorch.tensor(a, device=device, requires_grad=True), torch.tensor(a, requires_grad=True)
     y, ty = m(x), tm(tx)
-    _bn_close(y, ty, dtype, device)
+    assert_close_at(y, ty, dtype, device)
     g = rng.standard_normal(shape).astype(a.dtype)
     y.backward(wgtorch.tensor(g, device=device))
     ty.backward(torch.tensor(g))
     for p, q in [(x, tx)] + list(zip(m.parameters(), tm.parameters())):
-        _bn_close(p.grad, q.grad, dtype, device)
+        assert_close_at(p.grad, q.grad, dtype, device)
 
 
 @pytest.mark.parametrize("needs", ["x", "w", "b", "wb", "xw", "none"])
@@ -405,10 +394,10 @@ def test_fused_batch_norm_functional_needs(device, params, needs):
         y = F.batch_norm(x, rm, rv, w, b, True, 0.2, 1e-4)
         ty = torch.nn.functional.batch_norm(tx, trm, trv, tw, tb, True, 0.2, 1e-4)
         assert y.requires_grad == ty.requires_grad
-        _bn_close(y, ty, "float32", device)
+        assert_close_at(y, ty, "float32", device)
         if stats:
-            _bn_close(rm, trm, "float32", device)
-            _bn_close(rv, trv, "float32", device)
+            assert_close_at(rm, trm, "float32", device)
+            assert_close_at(rv, trv, "float32", device)
         if not ty.requires_grad:
             continue
         g = rng.standard_normal(shape).astype(np.float32)
@@ -418,7 +407,7 @@ def test_fused_batch_norm_functional_needs(device, params, needs):
             if p is not None:
                 assert (p.grad is None) == (q.grad is None)
                 if q.grad is not None:
-                    _bn_close(p.grad, q.grad, "float32", device)
+                    assert_close_at(p.grad, q.grad, "float32", device)
                     p.grad = None
                     q.grad = None
 
@@ -430,13 +419,13 @@ def test_fused_batch_norm_noncontiguous_float64():
     m, tm = _bn_modules("BatchNorm2d", 5, "cpu", "float64")
     x, tx = wgtorch.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
     y, ty = m(x.permute(0, 3, 1, 2)), tm(tx.permute(0, 3, 1, 2))
-    _bn_close(y, ty, "float64", "cpu")
+    assert_close_at(y, ty, "float64", "cpu")
     g = rng.standard_normal(tuple(ty.shape))
     y.backward(wgtorch.tensor(g))
     ty.backward(torch.tensor(g))
     for p, q in [(x, tx)] + list(zip(m.parameters(), tm.parameters())):
-        _bn_close(p.grad, q.grad, "float64", "cpu")
-    _bn_close(m.running_var, tm.running_var, "float64", "cpu")
+        assert_close_at(p.grad, q.grad, "float64", "cpu")
+    assert_close_at(m.running_var, tm.running_var, "float64", "cpu")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -470,4 +459,4 @@ def test_fused_batch_norm_double_backward(device, shape, affine, dtype):
     assert len(got[1]) == len(want[1])
     tol = {} if dtype == "float64" else {"rtol": 1e-4, "atol": 1e-5}  # (atol times the largest magnitude)
     for a, b in zip(got[0] + got[1], want[0] + want[1]):
-        _bn_close(a, b, dtype, device, **tol)
+        assert_close_at(a, b, dtype, device, **tol)

@@ -240,14 +240,24 @@ def _cpu_float(x, *others):
         all(t is None or (t._be is x._be and t._dtype is x._dtype) for t in others)
 
 
-class ConvolutionBackward0(_Node):
-    """The cpu's fused convolution backward (backends/cpu.conv2d_grad); when building a graph
-    (create_graph) the composite is differentiated instead."""
+class CpuFusedBackward(_Node):
+    """The backward of a cpu fused kernel over (x, weight, bias): its fused gradient kernel
+    (fused()), or, when building a graph (create_graph), the composite's gradients."""
 
     def backward(self, g):
         x, w, b = self.saved_tensors
         if _grad_mode.enabled:
-            return _composite_grads(_conv2d_im2col(x, w, b, self.geom), (x, w, b), self.needs, g)
+            return _composite_grads(self.composite(x, w, b), (x, w, b), self.needs, g)
+        return self.fused(g, x, w)
+
+
+class ConvolutionBackward0(CpuFusedBackward):
+    """backends/cpu.conv2d_grad."""
+
+    def composite(self, x, w, b):
+        return _conv2d_im2col(x, w, b, self.geom)
+
+    def fused(self, g, x, w):
         be, geom = g._be, self.geom
         grads = be.conv2d_grad(g._data, self.cols, w._data, geom.hw, geom.pad[::2], geom.padded(), geom.s,
                                geom.d, self.needs)

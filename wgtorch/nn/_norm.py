@@ -15,6 +15,7 @@ from ..ops import indexing as _ix
 from ..ops import reductions as _rd
 from ..ops.core import Tensor as _Tensor
 from ..ops.core import _make
+from ._conv import CpuFusedBackward as _CpuFusedBackward
 from ._conv import _composite_grads, _cpu_float
 
 __all__ = ["batch_norm", "layer_norm", "group_norm", "rms_norm", "embedding", "embedding_bag"]
@@ -212,14 +213,13 @@ def _batch_norm_composite(x, weight, bias, eps):
     return y
 
 
-class NativeBatchNormBackward0(_Node):
-    """The cpu's fused batch norm backward (backends/cpu.batch_norm_grad); when building a graph
-    (create_graph) the composite is differentiated instead."""
+class NativeBatchNormBackward0(_CpuFusedBackward):
+    """backends/cpu.batch_norm_grad."""
 
-    def backward(self, g):
-        x, w, b = self.saved_tensors
-        if _grad_mode.enabled:
-            return _composite_grads(_batch_norm_composite(x, w, b, self.eps), (x, w, b), self.needs, g)
+    def composite(self, x, w, b):
+        return _batch_norm_composite(x, w, b, self.eps)
+
+    def fused(self, g, x, w):
         be, n, c = x._be, x.shape[0], x.shape[1]
         grads = be.batch_norm_grad(g.reshape(n, c, -1).contiguous()._data, self.x3, self.mean, self.rstd,
                                    None if w is None else w._data, self.needs)
