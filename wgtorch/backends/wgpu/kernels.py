@@ -259,10 +259,10 @@ fn nan() -> f32 {
 
 def with_helpers(source):
     """source with the WGSL helper functions it calls prepended."""
-    if "is_nan(" in source and "fn is_nan" not in source:
-        source = NAN_FNS + source
     if "row_reduce(" in source and "fn row_reduce" not in source:
         source = read_shader("row_reduce.wgsl") + source
+    if "is_nan(" in source and "fn is_nan" not in source:  # (after row_reduce.wgsl, which defines it)
+        source = NAN_FNS + source
     return ROUND_BF16_FN + source if "round_bf16(" in source and "fn round_bf16" not in source else source
 
 
