@@ -15,14 +15,6 @@ struct Params {
 $IN_DECLS
 @group(0) @binding($PARAM_BINDING) var<uniform> p: Params;
 
-fn is_nan(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-
-fn nan() -> f32 {
-    return bitcast<f32>(0x7fc00000u);
-}
-
 $HELPERS
 
 @compute @workgroup_size(256)

@@ -11,14 +11,6 @@ $EXTRA_DECL
 
 var<workgroup> acc: array<$T, 256>;
 
-fn is_nan(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-
-fn nan() -> f32 {
-    return bitcast<f32>(0x7fc00000u);
-}
-
 $HELPERS
 
 fn fold(a: $T, b: $T) -> $T {

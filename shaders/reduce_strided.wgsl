@@ -9,14 +9,6 @@ struct Params { count: u32, n: u32, in_offset: u32, row: u32, scale: f32, inner:
 $EXTRA_DECL
 @group(0) @binding($PARAM_BINDING) var<uniform> p: Params;
 
-fn is_nan(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-
-fn nan() -> f32 {
-    return bitcast<f32>(0x7fc00000u);
-}
-
 $HELPERS
 
 fn fold(a: $T, b: $T) -> $T {

@@ -4,10 +4,6 @@
 // or the max with NaN propagating (WGSL's max may drop NaN).
 var<workgroup> row_acc: array<f32, 256>;
 
-fn is_nan(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-
 fn row_reduce(lid: u32, v: f32, is_max: bool) -> f32 {
     row_acc[lid] = v;
     workgroupBarrier();

@@ -246,6 +246,7 @@ ROUND_BF16_FN = """fn round_bf16(x: f32) -> f32 {
 """
 
 
+# NaN test and value (WGSL has neither): prepended to every kernel that calls them
 NAN_FNS = """fn is_nan(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -261,7 +262,7 @@ def with_helpers(source):
     """source with the WGSL helper functions it calls prepended."""
     if "row_reduce(" in source and "fn row_reduce" not in source:
         source = read_shader("row_reduce.wgsl") + source
-    if "is_nan(" in source and "fn is_nan" not in source:  # (after row_reduce.wgsl, which defines it)
+    if ("is_nan(" in source or "nan()" in source) and "fn is_nan" not in source:
         source = NAN_FNS + source
     return ROUND_BF16_FN + source if "round_bf16(" in source and "fn round_bf16" not in source else source
 
