@@ -169,7 +169,6 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             raise RuntimeError(f"{name} should contain {c} elements not {t.numel()}")
     if training:
         _verify_batch_size(input.shape)
-    dims = (0,) + tuple(range(2, input.ndim))
     shape = (1, c) + (1,) * (input.ndim - 2)
     if (training or running_mean is None or running_var is None) and input.ndim >= 2:
         if _cpu_float(input, weight, bias):
