@@ -649,23 +649,36 @@ import wgtorch
 import wgtorch.distributed as dist
 import wgtorch.multiprocessing as mp
 
-def main(rank):
+def main(rank, how):
     if rank == 1:
-        raise ValueError("rank 1 fails before joining")
+        if how == "raise":
+            raise ValueError("rank 1 fails before joining")
+        sys.exit(3)
     dist.init_process_group("gloo", rank=rank, world_size=2)
     dist.all_reduce(wgtorch.ones(1))   # waits for rank 1, which is gone
 
 if __name__ == "__main__":
     try:
-        mp.spawn(main, nprocs=2)
+        mp.spawn(main, args=(sys.argv[2],), nprocs=2)
+    except mp.ProcessRaisedException as e:
+        print("parent caught:", type(e).__name__, e.error_index)
+        raise
     except mp.ProcessExitedException as e:
-        print("parent caught:", type(e).__name__, e.exit_code)
+        print("parent caught:", type(e).__name__, e.exit_code != 0)
         raise
 """
 
 
-def test_spawn_of_a_failing_rank_raises_in_the_parent(tmp_path):
-    r = python(tmp_path, SPAWN_FAILS, timeout=30)
+def test_spawn_of_a_raising_rank_raises_its_traceback_in_the_parent(tmp_path):
+    # as torch.multiprocessing.spawn: ProcessRaisedException, the rank's traceback in its message
+    r = python(tmp_path, SPAWN_FAILS, "raise", timeout=30)
     assert r.returncode != 0
+    assert "parent caught: ProcessRaisedException 1" in r.stdout
+    assert "-- Process 1 terminated with the following error:" in r.stderr
     assert "ValueError: rank 1 fails before joining" in r.stderr
-    assert "parent caught: ProcessExitedException" in r.stdout
+
+
+def test_spawn_of_an_exiting_rank_raises_process_exited_in_the_parent(tmp_path):
+    r = python(tmp_path, SPAWN_FAILS, "exit", timeout=30)
+    assert r.returncode != 0
+    assert "parent caught: ProcessExitedException True" in r.stdout

@@ -66,18 +66,37 @@ class SpawnContext:
         return [self._popen.pid]
 
     def join(self, timeout=None):
-        """True once the job has ended well, False while it runs (after timeout seconds);
-        raises ProcessExitedException if it ended with an error."""
+        """True once the job has ended well, False while it runs (after timeout seconds).
+        A rank that raised gives ProcessRaisedException with its traceback (the first
+        rank to fail); a job that ended badly otherwise gives ProcessExitedException."""
         try:
             code = self._popen.wait(timeout)
         except subprocess.TimeoutExpired:
             return False
+        raised = self._first_error()
         self._tmpdir.cleanup()
+        if raised is not None:
+            rank, trace = raised
+            raise ProcessRaisedException(f"\n\n-- Process {rank} terminated with the following error:\n{trace}",
+                                         error_index=rank, pid=self._popen.pid)
         if code != 0:
             raise ProcessExitedException(
-                f"process(es) of the spawned job exited with code {code} (the failing rank's traceback is "
+                f"process(es) of the spawned job exited with code {code} (a rank's message, if any, is "
                 "printed above)", exit_code=code)
         return True
+
+    def _first_error(self):
+        """(rank, traceback) of the first rank whose exception the worker wrote down."""
+        found = []
+        for name in os.listdir(self._tmpdir.name):
+            if name.startswith("error-") and name.endswith(".txt"):
+                path = os.path.join(self._tmpdir.name, name)
+                found.append((os.path.getmtime(path), int(name[6:-4]), path))
+        if not found:
+            return None
+        _, rank, path = min(found)
+        with open(path) as f:
+            return rank, f.read()
 
 
 def start_processes(fn, args=(), nprocs=1, join=True, daemon=False, start_method="spawn"):
@@ -112,6 +131,7 @@ def start_processes(fn, args=(), nprocs=1, join=True, daemon=False, start_method
 
 def spawn(fn, args=(), nprocs=1, join=True, daemon=False, start_method="spawn"):
     """Run fn(rank, *args) in nprocs MPI ranks; with join=True wait for them and raise
-    ProcessExitedException if any failed, else return a SpawnContext to join() later.
+    ProcessRaisedException / ProcessExitedException if one failed, else return a
+    SpawnContext to join() later.
     daemon and start_method are accepted for PyTorch code (the ranks are MPI's)."""
     return start_processes(fn, args, nprocs, join, daemon, start_method)

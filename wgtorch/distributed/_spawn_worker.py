@@ -4,8 +4,10 @@
 
 loads the parent's main script as `__mp_main__` (its functions then unpickle, and
 its `if __name__ == "__main__":` block does not run again), then calls
-fn(rank, *args). Anything that escapes (an exception, a non-zero sys.exit) prints
-and aborts every rank, so the job ends with an error instead of hanging."""
+fn(rank, *args). Anything that escapes (an exception, a non-zero sys.exit) aborts
+every rank, so the job ends with an error instead of hanging. An exception's
+traceback is written beside the job file (error-RANK.txt) for the parent to raise:
+what a rank prints through mpiexec can be lost when the abort kills the job."""
 import os
 import pickle
 import runpy
@@ -52,16 +54,36 @@ def _run(job_file):
 
 
 def main():
+    job_file = sys.argv[1]  # _run replaces sys.argv with the parent's
     try:
-        _run(sys.argv[1])
+        _run(job_file)
     except SystemExit as e:
         if e.code in (None, 0):
             return
         print(f"rank exited with {e.code!r}", file=sys.stderr)
         _abort()
     except BaseException:  # noqa: BLE001  (anything that escapes fn must end the whole job)
-        traceback.print_exc()
+        _report(job_file, traceback.format_exc())
         _abort()
+
+
+def _rank():
+    try:
+        from ._world import mpi
+        return mpi().COMM_WORLD.rank
+    except Exception:  # noqa: BLE001  (MPI itself failed: the launcher's variable)
+        return int(os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", 0)))
+
+
+def _report(job_file, text):
+    """The traceback for the parent (spawn raises it), or on stderr if it cannot be written."""
+    path = os.path.join(os.path.dirname(job_file), f"error-{_rank()}.txt")
+    try:
+        with open(path + ".part", "w") as f:
+            f.write(text)
+        os.replace(path + ".part", path)
+    except OSError:
+        print(text, file=sys.stderr)
 
 
 def _abort():
