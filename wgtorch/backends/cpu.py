@@ -210,43 +210,50 @@ _ERFC_Q = (-1.266676840693631, 1.0157679074349373, 0.28877123966759993, 0.318927
 
 
 def _horner(coefs, x):
-    """sum coefs[k] x^k in x's dtype, in place on one buffer (GELU calls this on whole activations)."""
-    r = np.full_like(x, coefs[-1])
-    for c in coefs[-2::-1]:
+    """sum coefs[k] x^k in x's dtype, in place on one new buffer (GELU calls this on whole activations)."""
+    r = x * x.dtype.type(coefs[-1])
+    r += coefs[-2]
+    for c in coefs[-3::-1]:
         r *= x
         r += c
     return r
 
 
 def _erf(x):
-    """erf to float32 accuracy in float32 arithmetic (NumPy has none): both branches run
-    over every element, cheaper than masking. float64 gets libm's erf."""
+    """erf to float32 accuracy in float32 arithmetic (NumPy has none). The series branch runs over
+    every element, the tail branch (|x| >= 1) only over the elements there: most activations are
+    small. float64 gets libm's erf."""
     if x.dtype == np.float64:
         return _erf64(x)
     shape, dtype = x.shape, x.dtype
     x = x.astype(np.float32, copy=False).reshape(-1)
     a = np.abs(x)
     u = a * a
-    small = _horner(_ERF_P, u)
-    small *= a
-    np.minimum(a, np.float32(4), out=a)  # erf(4) rounds to 1 in float32: keep the fit's range
-    t = a
-    t *= np.float32(0.5)
-    t += np.float32(1)
-    np.reciprocal(t, out=t)
-    big = _horner(_ERFC_Q, t)
-    big -= u
-    with np.errstate(under="ignore"):
-        np.exp(big, out=big)
-    big *= t
-    np.subtract(np.float32(1), big, out=big)
-    r = np.where(u < 1, small, big)
+    with np.errstate(invalid="ignore", over="ignore"):  # (infinite x: the tail branch gives its value)
+        r = _horner(_ERF_P, u)
+        r *= a
+    far = np.flatnonzero(u >= 1)
+    if far.size:
+        t = np.minimum(a[far], np.float32(4))  # erf(4) rounds to 1 in float32: keep the fit's range
+        t *= np.float32(0.5)
+        t += np.float32(1)
+        np.reciprocal(t, out=t)
+        big = _horner(_ERFC_Q, t)
+        big -= u[far]
+        with np.errstate(under="ignore"):
+            np.exp(big, out=big)
+        big *= t
+        r[far] = np.subtract(np.float32(1), big, out=big)
     return np.copysign(r, x, out=r).reshape(shape).astype(dtype, copy=False)
 
 
 def _gelu(x):
     """x Phi(x), Phi the standard normal cdf (GELU as one op)."""
-    return _arr(x * (0.5 * (1 + _erf(x * x.dtype.type(_SQRT1_2)))))
+    p = _erf(x * x.dtype.type(_SQRT1_2))  # a new array: the rest in place, the same roundings
+    p += 1
+    p *= 0.5
+    p *= x
+    return _arr(p)
 
 
 def gelu_grad(g, x, y, dt):
@@ -263,7 +270,14 @@ def gelu_grad(g, x, y, dt):
             phi = np.where(np.isinf(x), x > 0, phi).astype(np.float32, copy=False)
         else:
             phi = 0.5 * (1 + _erf(x * x.dtype.type(_SQRT1_2)))
-        return _arr(g * (phi + x * np.exp(-0.5 * x * x) * x.dtype.type(_INV_SQRT_2PI)))
+        t = x * x.dtype.type(-0.5)  # g (phi + x exp(-x^2 / 2) / sqrt(2 pi)), in place on one buffer
+        t *= x
+        np.exp(t, out=t)
+        t *= x
+        t *= x.dtype.type(_INV_SQRT_2PI)
+        t += phi
+        t *= g
+        return _arr(t)
 
 
 def _f32(a):
@@ -515,8 +529,17 @@ def scan(op, x, dim, dt):
 
 
 # ---- linear algebra ----------------------------------------------------------------
+_BLAS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def matmul(a, b):
     """Batched matmul of two handles with >= 2 dims; batch dims broadcast."""
+    if b.ndim == 2 and a.dtype in _BLAS:
+        if a.ndim == 2:  # the same BLAS call as np.matmul (bit for bit) without the gufunc set-up: 2x on tiny ones
+            return a.dot(b)
+        if a.flags.c_contiguous:  # (..., K) @ (K, N): the batch folded into rows, one GEMM (as torch's matmul
+            rows = a.reshape(math.prod(a.shape[:-1]), a.shape[-1])  # folds it): 10-20% over a GEMM per batch
+            return rows.dot(b).reshape(a.shape[:-1] + b.shape[1:])
     if a.dtype is _BITS:
         return _in_f32(matmul, a, b)
     return _arr(np.matmul(a, b))
