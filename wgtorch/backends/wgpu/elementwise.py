@@ -96,7 +96,8 @@ class ElementwiseOps:
     def _ew_plan(self, expr, args, result_k, out_dtype):
         """The plan of an elementwise signature: (shape, strides, size, pipeline key, ndim,
         shape/stride words, strided?, layouts, output bucket bytes, output dtype, output
-        storage type, the last argument's kind, the kernel's id); compiles the kernel on first use."""
+        storage type, the last argument's kind, the kernel's id, per input (layout, storage
+        type, stride words)); compiles the kernel on first use."""
         handles = [v for v, _ in args if isinstance(v, WgpuArray)]
         try:
             shape = handles[0].shape
@@ -130,8 +131,11 @@ class ElementwiseOps:
             st = ins[j][0].strides if j < len(ins) else (0,) * nd
             tail += [s & 0xFFFFFFFF for s in st] + pad
         n = math.prod(shape)
+        # per input, what fusion.py reads: layout, storage type and (N-d walk) the stride words
+        fuse_ins = tuple((lay, t, tuple(tail[8 + 8 * j:8 + 8 * j + nd]) if lay == "n" else ())
+                         for j, (lay, t) in enumerate(zip(layouts, in_types)))
         return shape, cstrides, n, key, nd, tail, "n" in layouts, layouts, bucket(4 * n), np.dtype(out_dtype), \
-            decl(out_t), args[-1][1], kernel_id(key)
+            decl(out_t), args[-1][1], kernel_id(key), fuse_ins
 
     def unary(self, op, x, dt):
         memo = (op, dt.np, x.shape, x.strides, x.dtype)

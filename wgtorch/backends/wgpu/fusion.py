@@ -55,13 +55,12 @@ class Fusion:
                     len(self.ext_bufs) + len(self.held) > self.room):
             self._make_room(plan, out)
             ops = self.ops
-        key = plan[3]
         # wiring: per input, the index of the op whose result it is, or -1 - its binding slot;
         # words: this op's part of the fused kernel's parameters (outside inputs' offsets and
         # strides, then the scalars)
         wiring, words = [], sbits
         producer = self.producer
-        for j, (h, lay, t) in enumerate(zip(handles, key[7], key[2])):
+        for h, (lay, t, strides) in zip(handles, plan[13]):
             hs = h.storage
             p = producer.get(hs.uid)
             if p is not None:
@@ -80,10 +79,11 @@ class Fusion:
                 self.reads.add(hs.uid)
             wiring.append(-1 - slot)
             if words is sbits:
-                words = []
-            words.append(h.offset)
-            if lay == "n":
-                words += plan[5][8 + 8 * j:8 + 8 * j + plan[4]]
+                words = [h.offset]
+            else:
+                words.append(h.offset)
+            if strides:
+                words += strides
         if words is not sbits:
             words += sbits
         producer[out.uid] = len(ops)
