@@ -11,6 +11,7 @@ only at the same element (a contiguous read at offset 0 of the buffer it wrote);
 any other read of such a buffer, or an op writing a buffer the group reads from
 outside, ends the group first. Outputs whose storage is gone by the time the group
 is sent stay in registers: a chain of temporaries writes only what survives."""
+import itertools
 import os
 import warnings
 import weakref
@@ -33,8 +34,8 @@ class Fusion:
     def __init__(self, backend, max_bindings):
         self.be = backend
         self.room = min(_MAX_BINDINGS, max_bindings) - 4  # bindings left once an op's (up to 3 + 1) are added
-        self.seen = {}      # group structure -> runs so far
-        self.failed = set()  # structures whose fused kernel did not compile (sent per op instead)
+        self.seen = {}      # group structure -> [its id, runs so far]
+        self.failed = set()  # ids of structures whose fused kernel did not compile (sent per op instead)
         self._reset()
 
     def _reset(self):
@@ -111,21 +112,25 @@ class Fusion:
         plan = ops[0][0]
         # the structure: kernel ids (plan[12]) and wiring of the ops, and which results are written
         struct = (plan[4], tuple([(r[0][12], r[3]) for r in ops]), live)
-        runs = self.seen.get(struct, 0) + 1
-        if len(ops) == 1 or runs <= HOT or not ENABLED or struct in self.failed:
+        # hashed once here: the kernel key is a small id (never reused: the table may be cleared)
+        seen = self.seen.get(struct)
+        if seen is None:
             if len(self.seen) >= _MAX_SEEN:
                 self.seen.clear()
-            self.seen[struct] = runs
+            seen = self.seen[struct] = [next(_STRUCT_IDS), 0]
+        seen[1] += 1
+        sid, runs = seen
+        if len(ops) == 1 or runs <= HOT or not ENABLED or sid in self.failed:
             return self._per_op(ops, ext_bufs)
         be = self.be
-        kernel = ("fused",) + struct
+        kernel = ("fused", sid)
         bufs = ext_bufs + [r[1] for r, alive in zip(ops, live) if alive]
         writable = tuple(range(len(ext_bufs), len(bufs)))
         if kernel not in be.pipelines:
             try:
                 be._pipeline(kernel, len(bufs), fused_source(struct, len(ext_bufs)), writable)
             except RuntimeError as e:  # a generator bug must not stop the program: the per-op kernels still work
-                self.failed.add(struct)
+                self.failed.add(sid)
                 warnings.warn(f"wgtorch: a fused elementwise kernel failed to compile; running its ops one by one:"
                               f"\n{e}", RuntimeWarning)
                 return self._per_op(ops, ext_bufs)
@@ -162,6 +167,7 @@ def kernel_id(key):
 
 
 _KEY_IDS, _KEYS = {}, []
+_STRUCT_IDS = itertools.count()
 
 
 def fused_source(struct, n_ext):
