@@ -145,6 +145,21 @@ def test_gelu_grad_extremes(device, oracle, dtype):
     np.testing.assert_allclose(to_np(x.grad.float()), want, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+def test_relu_grad_of_infinite_and_nan_gradients(device, oracle, dtype):
+    """relu's backward passes g where the output is positive (or NaN) and gives +0 elsewhere, even
+    for an infinite g (a multiply by the 0/1 mask would give NaN there), as torch."""
+    a = np.array([-2.0, -0.0, 0.0, 1e-3, 3.0, np.nan, -1.0, 5.0, 0.0], np.float32)
+    g = np.array([np.inf, -np.inf, np.nan, np.inf, -np.inf, 1.5, -3.0, np.nan, 2.0], np.float32)
+    x = wgtorch.tensor(a, device=device).to(getattr(wgtorch, dtype)).requires_grad_()
+    xt = oracle.tensor(a).to(getattr(oracle, dtype)).requires_grad_()
+    F.relu(x).backward(wgtorch.tensor(g, device=device).to(x.dtype))
+    oracle.nn.functional.relu(xt).backward(oracle.tensor(g).to(xt.dtype))
+    got, want = to_np(x.grad.float()).astype(np.float64), xt.grad.double().numpy()
+    np.testing.assert_array_equal(got, want)
+    assert not np.signbit(got[want == 0]).any()  # +0, not -0, where the gradient is blocked
+
+
 @pytest.mark.parametrize("name", ["relu", "leaky_relu", "elu", "hardtanh", "relu6", "silu", "selu", "hardswish"])
 def test_activation_inplace(device, oracle, name):
     fn = getattr(F, name)

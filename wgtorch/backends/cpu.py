@@ -372,8 +372,17 @@ def _trunc_divide(x, y):
     return q + ((q * y != x) & ((x < 0) != (np.asarray(y) < 0)))  # round toward zero
 
 
+def _relu_grad(g, y):
+    """g where relu's output y > 0 (or NaN), else +0, as torch: g's bits masked (as fast as g * mask,
+    which turns an infinite g into NaN)."""
+    it = np.dtype(f"i{g.dtype.itemsize}")
+    keep = (y <= 0).astype(it)
+    keep -= 1  # all ones where kept
+    return np.bitwise_and(g.view(it), keep).view(g.dtype)
+
+
 BINARY = {
-    "trunc_divide": _trunc_divide, "relu_grad": lambda g, y: g * ~(y <= 0),  # (NaN y passes g, as PyTorch)
+    "trunc_divide": _trunc_divide, "relu_grad": _relu_grad,
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
     "floor_divide": np.floor_divide, "remainder": np.remainder, "pow": _power,
     "maximum": np.maximum, "minimum": np.minimum, "atan2": np.arctan2,  # maximum/minimum keep NaN
