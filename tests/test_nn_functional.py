@@ -145,18 +145,37 @@ def test_gelu_grad_extremes(device, oracle, dtype):
     np.testing.assert_allclose(to_np(x.grad.float()), want, rtol=tol, atol=tol)
 
 
+_MASKED = {  # ops whose gradient is g, a share of g or 0 per element
+    "relu": lambda T, x: T.nn.functional.relu(x),
+    "relu6": lambda T, x: T.nn.functional.relu6(x),
+    "hardtanh": lambda T, x: T.nn.functional.hardtanh(x),
+    "hardsigmoid": lambda T, x: T.nn.functional.hardsigmoid(x),
+    "clamp": lambda T, x: x.clamp(-1, 1),
+    "clamp_min": lambda T, x: x.clamp(min=0.5),
+    "maximum": lambda T, x: T.maximum(x, T.zeros_like(x)),
+    "minimum": lambda T, x: T.minimum(x, T.zeros_like(x)),
+    "max": lambda T, x: x.max().expand(x.shape),
+    "min": lambda T, x: x.min().expand(x.shape),
+}
+
+
+@pytest.mark.parametrize("name", list(_MASKED))
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
-def test_relu_grad_of_infinite_and_nan_gradients(device, oracle, dtype):
-    """relu's backward passes g where the output is positive (or NaN) and gives +0 elsewhere, even
-    for an infinite g (a multiply by the 0/1 mask would give NaN there), as torch."""
-    a = np.array([-2.0, -0.0, 0.0, 1e-3, 3.0, np.nan, -1.0, 5.0, 0.0], np.float32)
-    g = np.array([np.inf, -np.inf, np.nan, np.inf, -np.inf, 1.5, -3.0, np.nan, 2.0], np.float32)
+def test_masked_grads_of_infinite_and_nan_gradients(device, oracle, name, dtype):
+    """Where an op's gradient does not reach an element it is +0 there even for an infinite or NaN g
+    (a multiply by a 0/1 mask gives NaN there), and ties and NaN inputs get torch's share."""
+    a = np.array([-4.0, -2.0, -0.0, 0.0, 1e-3, 0.5, 3.0, 7.0, -1.0, 7.0], np.float32)
+    if name in ("max", "min"):  # a NaN input is the result, and its element alone gets g
+        a = np.concatenate([a, [np.nan]]).astype(np.float32) if dtype == "float32" else a
+    g = np.resize(np.array([np.inf, -np.inf, np.nan, 2.0, -3.0], np.float32), a.size)
+    if name in ("max", "min"):  # expand's backward sums g: one infinite value (or finite ones) reaches the op
+        g = np.resize(np.array([np.inf, 0.0, 1.0], np.float32), a.size)
     x = wgtorch.tensor(a, device=device).to(getattr(wgtorch, dtype)).requires_grad_()
     xt = oracle.tensor(a).to(getattr(oracle, dtype)).requires_grad_()
-    F.relu(x).backward(wgtorch.tensor(g, device=device).to(x.dtype))
-    oracle.nn.functional.relu(xt).backward(oracle.tensor(g).to(xt.dtype))
+    _MASKED[name](wgtorch, x).backward(wgtorch.tensor(g, device=device).to(x.dtype))
+    _MASKED[name](oracle, xt).backward(oracle.tensor(g).to(xt.dtype))
     got, want = to_np(x.grad.float()).astype(np.float64), xt.grad.double().numpy()
-    np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=0)  # (torch's float64 hardsigmoid uses float(1/6))
     assert not np.signbit(got[want == 0]).any()  # +0, not -0, where the gradient is blocked
 
 

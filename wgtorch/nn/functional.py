@@ -174,7 +174,8 @@ def logsigmoid(input):
     return _activation(LogSigmoidBackward0, lambda x: x.clamp(max=0) - (-x.abs()).exp().log1p(), input)
 
 
-HardtanhBackward0 = _node("HardtanhBackward0", lambda s, x, y, g: g * ((x > s.lo) & (x < s.hi)))
+# (masks select with where: g times a 0/1 mask would turn an infinite g into NaN where torch gives 0)
+HardtanhBackward0 = _node("HardtanhBackward0", lambda s, x, y, g: _where((x > s.lo) & (x < s.hi), g, 0.0))
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
@@ -192,7 +193,7 @@ def relu6(input, inplace=False):
     return hardtanh(input, 0.0, 6.0, inplace)
 
 
-HardsigmoidBackward0 = _node("HardsigmoidBackward0", lambda s, x, y, g: g * ((x > -3) & (x < 3)) / 6)
+HardsigmoidBackward0 = _node("HardsigmoidBackward0", lambda s, x, y, g: _where((x > -3) & (x < 3), g / 6, 0.0))
 
 
 def hardsigmoid(input, inplace=False):

@@ -209,18 +209,20 @@ class PowBackward2(Node):  # scalar ** x
 class MaximumBackward0(Node):
     def backward(self, g):
         a, b = self.saved_tensors
-        # ties share the gradient equally, as PyTorch does
-        wa = (a > b).to(g.dtype) + (a == b).to(g.dtype) * 0.5
-        return (sum_to(g * wa, a.shape) if a._rg else None,
-                sum_to(g * (1 - wa), b.shape) if b._rg else None)
+        return self.grads(g, a, b, a < b, a > b)
+
+    def grads(self, g, a, b, a_loses, b_loses):
+        """As torch: ties share g equally, a loser gets 0 (selected: g * 0 would be NaN for an
+        infinite g), and a NaN operand passes g."""
+        tie = where(a == b, g / 2, g)
+        return (sum_to(where(a_loses, 0.0, tie), a.shape) if a._rg else None,
+                sum_to(where(b_loses, 0.0, tie), b.shape) if b._rg else None)
 
 
 class MinimumBackward0(MaximumBackward0):
     def backward(self, g):
         a, b = self.saved_tensors
-        wa = (a < b).to(g.dtype) + (a == b).to(g.dtype) * 0.5
-        return (sum_to(g * wa, a.shape) if a._rg else None,
-                sum_to(g * (1 - wa), b.shape) if b._rg else None)
+        return self.grads(g, a, b, a > b, a < b)
 
 
 class Atan2Backward0(Node):
@@ -603,7 +605,7 @@ class ClampBackward1(Node):
             keep = keep & (x >= lo)
         if hi is not None:
             keep = keep & (x <= hi)
-        return (g * keep,)
+        return (where(keep, g, 0.0),)  # (g * keep would be NaN for an infinite g where torch gives 0)
 
 
 def clamp(x, min=None, max=None):

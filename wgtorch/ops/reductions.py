@@ -246,10 +246,18 @@ class AminBackward0(AmaxBackward0):
 
 
 class MaxBackward1(AmaxBackward0):
-    pass
+    """max() / min() of all elements: as amax's, but the chosen elements (the NaN ones when the
+    result is NaN) share g and the others get 0, never g * 0 (NaN for an infinite g), as torch."""
+
+    def backward(self, g):
+        x, out = self.saved_tensors
+        out = _unsqueeze_dims(out, self.dims, self.keepdim)
+        g = _unsqueeze_dims(g, self.dims, self.keepdim)
+        mask = (x == out) | (x.isnan() & out.isnan())
+        return (g / mask.sum(self.dims, keepdim=True)).where(mask, 0.0)
 
 
-class MinBackward1(AmaxBackward0):
+class MinBackward1(MaxBackward1):
     pass
 
 
