@@ -3,6 +3,7 @@
 with PyTorch's name whose backward is written in Tensor ops (so it is differentiable again)."""
 import functools
 import math
+import struct
 import warnings
 
 import numpy as _np
@@ -19,6 +20,8 @@ from ..ops import reductions as _rd
 from ..ops.core import _make
 from ..ops.core import inplace as _inplace
 from ..ops.core import sum_to as _sum_to
+from ..ops.core import wrap_dim as _wrap_dim
+from ..ops.conversion import _FLOAT_MAX
 from ..ops.creation import arange as _arange
 from ..ops.shape import cat as _cat
 
@@ -78,15 +81,36 @@ def leaky_relu_(input, negative_slope=0.01):
     return leaky_relu(input, negative_slope, True)
 
 
-# d/dx [scale * (x if x > 0 else alpha (exp(x / c) - 1))] with y its value
-EluBackward0 = _node("EluBackward0", lambda s, x, y, g: _where(
-    x > 0, g * s.scale, g * (y + s.alpha * s.scale) / s.c))
+def _f32(v):  # a Python float rounded to float32, as torch's kernels round some constants
+    try:
+        return struct.unpack("f", struct.pack("f", v))[0]
+    except OverflowError:
+        return math.copysign(math.inf, v)
 
 
+def _elu_d(s, x, y, g):
+    """d/dx [scale * (x if x > 0 else alpha (exp(x / c) - 1))], as torch's: from x (stable for large -x, where
+    the value-based form cancels to 0 * g), or for the in-place forms (...Backward1) from the value y;
+    torch's 1 / c is rounded through float32 (visible in float64)."""
+    if s.c == 1:
+        gi, xi = g, x
+    else:
+        inv = 1.0 / _f32(s.c)
+        gi, xi = g * inv, x * inv
+    neg = gi * (y + s.alpha * s.scale) if s.from_result else gi * (s.alpha * s.scale) * xi.exp()
+    return _where(x > 0, g * s.scale, neg)
+
+
+EluBackward0 = type("EluBackward0", (_ActivationBackward,), {"deriv": _elu_d, "from_result": False})
 CeluBackward0 = type("CeluBackward0", (EluBackward0,), {})
+# torch names the nodes of the in-place forms ...Backward1
+_INPLACE_NODE = {EluBackward0: type("EluBackward1", (EluBackward0,), {"from_result": True}),
+                 CeluBackward0: type("CeluBackward1", (EluBackward0,), {"from_result": True})}
 
 
 def _elu(input, alpha, scale, c, inplace, node=EluBackward0):
+    if inplace:
+        node = _INPLACE_NODE[node]
     return _activation(node, lambda x: _where(x > 0, x, (x / c).expm1() * alpha) * scale, input, inplace,
                        alpha=alpha, scale=scale, c=c)
 
@@ -103,8 +127,18 @@ def selu(input, inplace=False):
     return _elu(input, 1.6732632423543772848170429916717, 1.0507009873554804934193349852946, 1.0, inplace)
 
 
+def selu_(input):
+    return selu(input, True)
+
+
 def celu(input, alpha=1.0, inplace=False):
+    if alpha == 0:
+        raise RuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
     return _elu(input, alpha, 1.0, alpha, inplace, CeluBackward0)
+
+
+def celu_(input, alpha=1.0):
+    return celu(input, alpha, True)
 
 
 _SQRT_2_PI = math.sqrt(2.0 / math.pi)
@@ -193,15 +227,18 @@ def relu6(input, inplace=False):
     return hardtanh(input, 0.0, 6.0, inplace)
 
 
-HardsigmoidBackward0 = _node("HardsigmoidBackward0", lambda s, x, y, g: _where((x > -3) & (x < 3), g / 6, 0.0))
+# (torch multiplies by 1/6 as a float32 constant, in float64 too)
+HardsigmoidBackward0 = _node("HardsigmoidBackward0", lambda s, x, y, g: _where(
+    (x > -3) & (x < 3), g * _f32(1 / 6), 0.0))
 
 
 def hardsigmoid(input, inplace=False):
     return _activation(HardsigmoidBackward0, lambda x: (x / 6 + 0.5).clamp(0.0, 1.0), input, inplace)
 
 
+# (0 at x = -3, g at x = 3 and NaN at a NaN x, as torch's vectorised kernel)
 HardswishBackward0 = _node("HardswishBackward0", lambda s, x, y, g: _where(
-    x < -3, 0.0, _where(x <= 3, g * (x / 3 + 0.5), g)))
+    x <= -3, 0.0, _where(x >= 3, g, g * (x / 3 + 0.5))))
 
 
 def hardswish(input, inplace=False):
@@ -224,7 +261,147 @@ def softsign(input):
     return input / (input.abs() + 1)
 
 
+def _float_only(input, kernel):
+    if not input.dtype.is_floating_point:
+        raise NotImplementedError(f'"{kernel}" not implemented for \'{_tname(input.dtype)}\'')
+
+
+def tanhshrink(input):
+    return input - input.tanh()
+
+
+_HALF = (_dt.float16, _dt.bfloat16)
+
+
+def _opmath(x):  # torch's threshold and softshrink kernels compare the 16-bit floats in float32
+    return x.float() if x.dtype in _HALF else x
+
+
+def _as_operand(x, v):
+    """v as torch's kernels compare it with x: rounded to x's dtype (a 0-d tensor for the 16-bit floats,
+    which a comparison with a Python number would not round the same way)."""
+    return x.new_tensor(v) if x.dtype in _HALF else v
+
+
+ThresholdBackward0 = _node("ThresholdBackward0", lambda s, x, y, g: _where(_opmath(x) <= s.threshold, 0.0, g))
+ThresholdBackward1 = type("ThresholdBackward1", (ThresholdBackward0,), {})
+
+
+def _threshold(input, th, value, inplace):
+    dt = input.dtype
+    if not dt.is_floating_point:  # (both are cast to the integer type, as torch's kernel does)
+        th, value = int(th), int(value)
+    return _activation(ThresholdBackward1 if inplace else ThresholdBackward0,
+                       lambda x: _where(_opmath(x) <= th, value, x).to(dt), input, inplace, threshold=th)
+
+
+def threshold(input, threshold, value, inplace=False):
+    """value where input <= threshold, else input (a NaN input stays NaN)."""
+    return _threshold(input, threshold, value, inplace)
+
+
+def threshold_(input, threshold, value):
+    return _threshold(input, threshold, value, True)
+
+
+def _outside(x, lambd):  # x < -lambd or x > lambd (False for NaN), lambd rounded to x's dtype
+    lambd = _as_operand(x, lambd)
+    return (x < -lambd) | (x > lambd)
+
+
+# both shrinks pass g outside [-lambd, lambd] and block it (+0) inside and at a NaN x (torch's
+# vectorised kernel, which handles all but the tail of a tensor, blocks it there)
+HardshrinkBackward0 = _node("HardshrinkBackward0", lambda s, x, y, g: _where(_outside(x, s.lambd), g, 0.0))
+SoftshrinkBackward0 = _node("SoftshrinkBackward0", lambda s, x, y, g: _where(_outside(x, s.lambd), g, 0.0))
+
+
+def hardshrink(input, lambd=0.5):
+    _float_only(input, "hardshrink_cpu")
+    # (a NaN input stays NaN; -0 gives +0 as torch's)
+    return _activation(HardshrinkBackward0, lambda x: _where(_outside(x, lambd) | x.isnan(), x, 0.0), input,
+                       lambd=lambd)
+
+
+def _softshrink_f(x, lambd):
+    xf = _opmath(x)
+    # x - lambd above the band, x + lambd below it, NaN at NaN and +0 inside, as torch's vectorised kernel
+    # (the + 0.0 turns the -0 of -0 - 0 into +0)
+    return (xf - xf.clamp(-lambd, lambd) + 0.0).to(x.dtype)
+
+
+def softshrink(input, lambd=0.5):
+    _float_only(input, "softshrink_check")
+    top = _FLOAT_MAX[input.dtype.name]
+    if not 0 <= lambd <= top:
+        raise RuntimeError(f"lambda must be in range [0, {top:g}] for input dtype {_tname(input.dtype)}, "
+                           f"but found {lambd:g}")
+    return _activation(SoftshrinkBackward0, lambda x: _softshrink_f(x, lambd), input, lambd=lambd)
+
+
+class GluBackward0(_Node):
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        h = x.shape[self.dim] // 2
+        a, b = x.narrow(self.dim, 0, h), x.narrow(self.dim, h, h)
+        sb = b.sigmoid()
+        return _cat([g * sb, (1 - sb) * sb * a * g], self.dim)
+
+
+def glu(input, dim=-1):
+    """a * sigmoid(b), a and b the two halves of input along dim."""
+    if input.ndim == 0:
+        raise RuntimeError("glu does not support scalars because halving size must be even")
+    d = _wrap_dim(dim, input.ndim)
+    n = input.shape[d]
+    if n % 2:
+        raise RuntimeError(f"Halving dimension must be even, but dimension {d} is size {n}")
+    _float_only(input, "glu_cpu")
+    with _no_grad():
+        y = input.narrow(d, 0, n // 2) * input.narrow(d, n // 2, n // 2).sigmoid()
+    if _needs_grad(input):
+        _attach(GluBackward0(input, dim=d), (input,), (y,))
+    return y
+
+
+class PreluKernelBackward0(_Node):
+    def backward(self, g):
+        x, w = self.saved_tensors  # w already shaped to broadcast against x
+        pos = x > 0
+        gx = _where(pos, g, w * g) if x._rg else None
+        gw = _sum_to(_where(pos, 0.0, x * g), w.shape) if w._rg else None
+        return gx, gw
+
+
+def prelu(input, weight):
+    """input where > 0, else weight * input; a weight of n > 1 elements applies per channel (dim 1)."""
+    if input.dtype is not weight.dtype:
+        raise RuntimeError(f"prelu: Type promoting not supported. Got {_tname(input.dtype)} and "
+                           f"{_tname(weight.dtype)}")
+    n = weight.numel()
+    if n != 1:
+        if input.ndim == 0:
+            raise RuntimeError("Not allow zero-dim input tensor.")
+        channels = input.shape[1] if input.ndim > 1 else 1
+        if channels != n:
+            raise RuntimeError("Mismatch of parameter numbers and input channel size. Found parameter numbers = "
+                               f"{n} and channel size = {channels}.")
+    if weight.ndim > 1:
+        raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight.ndim}")
+    _float_only(input, "prelu_cpu")
+    w = weight
+    if input.ndim != weight.ndim:  # a recorded view: the weight's gradient flows back through it
+        w = weight.reshape([n if i == 1 else 1 for i in range(input.ndim)])
+    with _no_grad():
+        y = _where(input > 0, input, w * input)
+    if _needs_grad(input, w):
+        _attach(PreluKernelBackward0(input, w), (input, w), (y,))
+    return y
+
+
 def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    if dim is None:
+        warnings.warn("Implicit dimension choice for softmin has been deprecated. Change the call to include "
+                      "dim=X as an argument.", stacklevel=_stacklevel)
     return _rd.softmax(-input, dim, dtype)
 
 
@@ -747,3 +924,4 @@ def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
 from ._attention import *  # noqa: E402,F401,F403
 from ._conv import *  # noqa: E402,F401,F403
 from ._norm import *  # noqa: E402,F401,F403
+from ._layers_extra import *  # noqa: E402,F401,F403  (pixel shuffle, distances, channel dropout)
