@@ -452,3 +452,38 @@ def test_promotion_broadcast_hypothesis(device, a, b, sa, sb):
     xv = to_np(x).astype(np.float64)
     yv = to_np(y).astype(np.float64)
     assert_close(r, np.broadcast_to(xv * yv, expected_shape), rtol=1e-3, atol=0)
+
+
+# ---------------------------------------------------------------------------
+# a 16-bit float tensor with a Python number
+# ---------------------------------------------------------------------------
+_HALF_OPS = {
+    "gt": operator.gt, "ge": operator.ge, "lt": operator.lt, "le": operator.le, "eq": operator.eq,
+    "ne": operator.ne, "add": operator.add, "radd": lambda x, s: s + x, "sub": operator.sub,
+    "rsub": lambda x, s: s - x, "mul": operator.mul, "div": operator.truediv, "rdiv": lambda x, s: s / x,
+    "floordiv": operator.floordiv, "mod": operator.mod, "add_": lambda x, s: x.add_(s),
+    "sub_": lambda x, s: x.sub_(s), "mul_": lambda x, s: x.mul_(s), "div_": lambda x, s: x.div_(s),
+}
+
+
+@pytest.mark.parametrize("op", list(_HALF_OPS))
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+def test_half_tensor_with_python_number_as_torch(device, oracle, dt, op):
+    """torch's cpu kernels round the number to the tensor's dtype first, except mul and the divisions,
+    which read it in float32 (and s / x is x.reciprocal() * s): bfloat16(0.1) == 0.1 is True, and
+    x - 0.1 is exactly 0 there. The same results on both devices, bit for bit."""
+    vals = [0.1, 0.3, 1.1, 3.3, 100.3, 1e-3, 0.7, -2.5, 6e4, 0.0]
+    for s in (0.1, 0.3, 1.1, 3.3, 100.3, 1e-3, -0.7, 3):
+        x = wgtorch.tensor(vals, device=device).to(getattr(wgtorch, dt))
+        xt = oracle.tensor(vals).to(getattr(oracle, dt))
+        got = to_np(_HALF_OPS[op](x, s).float())
+        want = _HALF_OPS[op](xt, s).float().numpy()
+        np.testing.assert_array_equal(got, want, err_msg=f"{dt} {op} {s}")
+
+
+def test_number_over_tensor_is_reciprocal_times_number(device, oracle):
+    a = np.array([3.0, 7.0, -0.3, 1e-3, 13.0], np.float32)
+    got, want = 2.7 / wgtorch.tensor(a, device=device), 2.7 / oracle.tensor(a)
+    np.testing.assert_array_equal(to_np(got), want.numpy())
+    x, xt = wgtorch.tensor(a, device=device, requires_grad=True), oracle.tensor(a, requires_grad=True)
+    assert (2 / x).grad_fn.name() == (2 / xt).grad_fn.name() == "MulBackward0"

@@ -29,6 +29,20 @@ class dtype:
         return self.name == "bfloat16"
 
 
+def to_half(v, dt):
+    """A Python number rounded to float16 or bfloat16 (dt) through float32, as torch's conversions
+    round it, returned as a Python float (overflow gives inf, as in torch)."""
+    with np.errstate(over="ignore"):
+        f = np.float32(v)
+        if dt is float16:
+            return float(np.float16(f))
+    u = int(f.view(np.uint32))
+    if f != f:
+        return float(f)
+    u = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16  # round to nearest even in the top 16 bits
+    return float(np.uint32(u & 0xFFFFFFFF).view(np.float32))
+
+
 bool_ = dtype("bool", np.bool_, 0)
 uint8 = dtype("uint8", np.uint8, 1)
 int8 = dtype("int8", np.int8, 1)

@@ -408,9 +408,11 @@ def binary(op, x, y, dt):
     y may be a Python scalar (NumPy treats it as weakly typed, as PyTorch)."""
     npdt = dt.np
     if x.dtype is npdt and npdt is not _BITS and op not in _NOISY and \
-            (y.__class__ is float or y.__class__ is ndarray and y.dtype is npdt):
+            (y.__class__ is float and npdt is not _HALF or y.__class__ is ndarray and y.dtype is npdt):
         r = BINARY[op](x, y)  # the per-op hot path: nothing to cast, check or wrap
         return r if r.__class__ is ndarray else np.asarray(r)
+    if npdt is _HALF and op in _OPMATH and y.__class__ is not ndarray:
+        return _half_opmath(op, x, y)
     if npdt is _BITS or x.dtype is _BITS or _bits(y):
         return _in_f32(binary, op, x, y, dt)
     if x.dtype is not npdt:
@@ -445,8 +447,21 @@ def _apply(op, x, y, **out):
         return f(x, y, **out)
 
 
+_HALF, _OPMATH = np.dtype(np.float16), {"mul", "div", "floor_divide"}
+
+
+def _half_opmath(op, x, y):
+    """float16 x times / over (floor_divide too) a Python number, as torch's cpu kernels: in float32 with the number
+    unrounded (NumPy would round it to float16 first), the result rounded to float16."""
+    with np.errstate(all="ignore"):
+        return _arr(BINARY[op](x.astype(np.float32), np.float32(y)).astype(_HALF))
+
+
 def binary_(op, x, y):
     """x = op(x, y) in place (the Tensor layer checked the result dtype fits x)."""
+    if x.dtype is _HALF and op in _OPMATH and y.__class__ is not ndarray:
+        x[...] = _half_opmath(op, x, y)
+        return
     if y.__class__ is ndarray and y.dtype is x.dtype and x.dtype is not _BITS and op not in _NOISY:
         BINARY[op](x, y, out=x, casting="unsafe")  # the hot path (gradient accumulation, optimizer steps)
         return

@@ -256,6 +256,19 @@ _SPECIAL = _CMP | _LOGICAL | _BITWISE | {"div", "sub", "floor_divide", "remainde
 _float32 = dtypes.float32
 
 
+_HALF = (dtypes.float16, dtypes.bfloat16)
+_OPMATH_SCALAR = {"mul", "div", "floor_divide"}  # (see half_scalar)
+
+
+def half_scalar(op, v, dt):
+    """A Python number b of op(a 16-bit float tensor, b) as torch's cpu kernels use it: rounded to the
+    tensor's dtype, except by mul and the divisions, which read it unrounded in float32 (so do the
+    backends)."""
+    if op in _OPMATH_SCALAR or v.__class__ is bool:
+        return v
+    return dtypes.to_half(v, dt)
+
+
 def binary(op, a, b):
     """op(a, b) for a Tensor a and a Tensor or Python scalar b, no autograd."""
     adt = a._dtype
@@ -267,10 +280,12 @@ def binary(op, a, b):
         bd = b._data
     elif b.__class__ is float and adt.kind == 2:
         dt, bd = adt, b  # float tensor with a Python float keeps its dtype
+        if adt.itemsize == 2:
+            bd = half_scalar(op, b, adt)
     else:
         check_scalar(b, op)
         dt = _rt(adt, 2 if a._data.ndim else 1, _sdt(b), 0)
-        bd = b
+        bd = half_scalar(op, b, dt) if dt in _HALF else b
     if op in _SPECIAL or dt is _bool:
         return _binary_special(op, a, b, bd, dt)
     try:  # (_call inlined: the per-op hot path)
@@ -405,7 +420,8 @@ def div(a, b, *, rounding_mode=None, out=None):
 
 
 def rdiv(a, b):
-    return div(operand(b, a), a)
+    """b / a for a Python number b: a.reciprocal() * b, as torch computes it (its roundings and grad_fn)."""
+    return mul(unary("reciprocal", a), b)
 
 
 def floor_divide(a, b):
@@ -537,6 +553,8 @@ def binary_(op, a, b, alpha=1):
         bd = b._data if isinstance(b, Tensor) else b
         if alpha != 1:
             bd = a._be.binary("mul", bd, alpha, dt) if isinstance(b, Tensor) else bd * alpha
+        if dt in _HALF and not isinstance(b, Tensor):
+            bd = half_scalar(op, bd, dt)
         if op in ("floor_divide", "remainder", "pow", "maximum", "minimum"):
             a._be.copy_(a._data, a._be.binary(op, a._data, bd, dt))
         else:
