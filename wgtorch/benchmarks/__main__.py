@@ -65,27 +65,41 @@ def _ratio(a, b):
 
 
 # ---- per-op overhead -----------------------------------------------------------------
-def tiny_ops(lib, number):
-    a = lib.ones(4, 4)
-    b = lib.ones(4, 4)
+def tiny_cases(lib):
+    """The tiny ops, as calls on lib's tensors (lib: wgtorch, torch or NumPy; NumPy has no autograd)."""
+    if lib is np:
+        a, b = np.ones((4, 4), np.float32), np.ones((4, 4), np.float32)
+        return {"a + b": lambda: a + b, "a * 2.0": lambda: a * 2.0, "a.sum()": lambda: a.sum(),
+                "a[1:3]": lambda: a[1:3], "a @ b": lambda: a @ b}
+    a, b = lib.ones(4, 4), lib.ones(4, 4)
     x = lib.ones(4, 4, requires_grad=True)
-    return {
-        "a + b": _best_of(lambda: a + b, number),
-        "a * 2.0": _best_of(lambda: a * 2.0, number),
-        "a.sum()": _best_of(lambda: a.sum(), number),
-        "a[1:3]": _best_of(lambda: a[1:3], number),
-        "a @ b": _best_of(lambda: a @ b, number),
-        "x * x (grad)": _best_of(lambda: x * x, number),
-        "(x*x).sum().backward()": _best_of(lambda: (x * x).sum().backward(), number // 4),
-    }
+    return {"a + b": lambda: a + b, "a * 2.0": lambda: a * 2.0, "a.sum()": lambda: a.sum(),
+            "a[1:3]": lambda: a[1:3], "a @ b": lambda: a @ b, "x * x (grad)": lambda: x * x,
+            "(x*x).sum().backward()": lambda: (x * x).sum().backward()}
 
 
-def numpy_tiny(number):
-    a = np.ones((4, 4), np.float32)
-    b = np.ones((4, 4), np.float32)
-    return {"a + b": _best_of(lambda: a + b, number), "a * 2.0": _best_of(lambda: a * 2.0, number),
-            "a.sum()": _best_of(lambda: a.sum(), number), "a[1:3]": _best_of(lambda: a[1:3], number),
-            "a @ b": _best_of(lambda: a @ b, number)}
+def _interleaved(fns, number, rounds):
+    """Best seconds per call of each of fns (name -> function): samples of `number` calls taken in
+    turn, one function after the other, `rounds` times, so that a burst of load on a shared machine
+    falls on all of them alike."""
+    best = {}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t = _best_of(fn, number, repeat=1)
+            best[name] = min(t, best.get(name, t))
+    return best
+
+
+def tiny_ops(libs, number, rounds):
+    """{library name: {tiny op: best seconds per call}} for libs (name -> wgtorch, torch or NumPy)."""
+    cases = {name: tiny_cases(lib) for name, lib in libs.items()}
+    best = {name: {} for name in libs}
+    for op in cases[next(iter(libs))]:
+        times = _interleaved({name: ops[op] for name, ops in cases.items() if op in ops},
+                             number // 4 if "backward" in op else number, rounds)
+        for name, t in times.items():
+            best[name][op] = t
+    return best
 
 
 def chain_per_op(lib, device, n_ops):
@@ -102,10 +116,10 @@ def chain_per_op(lib, device, n_ops):
 
 
 # ---- the MLP training step ----------------------------------------------------------
-def mlp_step(lib, steps, device="cpu", modules=True):
+def mlp_step_fn(lib, device="cpu", modules=True):
     """One SGD training step of a 784-128-64-10 MLP on a batch of 64, the same code for
     wgtorch and torch: as users write it (nn.Sequential, F.cross_entropy, optim.SGD),
-    or with the tensor API only (modules=False)."""
+    or with the tensor API only (modules=False); the returned function runs one step and waits for it."""
     lib.manual_seed(0)
     x = lib.randn(64, 784).to(device)
     y = lib.randint(0, 10, (64,)).to(device)
@@ -145,7 +159,12 @@ def mlp_step(lib, steps, device="cpu", modules=True):
     def synced_step():
         step().item()
     synced_step()
-    return _best_of(synced_step, steps, repeat=10 if device == "cpu" else 3)
+    return synced_step
+
+
+def mlp_step(lib, steps, device="cpu", modules=True):
+    """Best seconds of one MLP step (see mlp_step_fn)."""
+    return _best_of(mlp_step_fn(lib, device, modules), steps, repeat=10 if device == "cpu" else 3)
 
 
 def _model_ms(lib, name, device, steps):
@@ -310,10 +329,8 @@ def main():
 
     print("\nPer-op time on 4x4 float32 tensors (µs; lower is better)")
     rounds = 1 if args.smoke else 3
-    runs = {"w": lambda: tiny_ops(wgtorch, number), "n": lambda: numpy_tiny(number)}
-    if torch:
-        runs["t"] = lambda: tiny_ops(torch, number)
-    best = _alternating(runs, rounds)
+    libs = {"w": wgtorch, "n": np, **({"t": torch} if torch else {})}
+    best = tiny_ops(libs, number // 5 if args.smoke else 500, 2 if args.smoke else number // 100)
     w, n, t = best["w"], best["n"], best.get("t", {})
     print(f"{'op':26s} {'wgtorch':>9s} {'numpy':>9s} {'torch':>9s} {'wgtorch/torch':>14s}")
     for k, v in w.items():
@@ -336,8 +353,10 @@ def main():
     print("\nMLP 784-128-64-10 training step, batch 64, SGD (ms; lower is better)")
     steps = 2 if args.smoke else 10 if args.quick else 30
     for modules, title in ((True, "nn + F.cross_entropy + optim.SGD"), (False, "tensor ops only")):
-        best = _alternating({"w": lambda: mlp_step(wgtorch, steps, modules=modules),
-                             "t": lambda: mlp_step(torch, steps, modules=modules) if torch else None}, rounds)
+        fns = {"w": mlp_step_fn(wgtorch, modules=modules)}
+        if torch:
+            fns["t"] = mlp_step_fn(torch, modules=modules)
+        best = _interleaved(fns, max(steps // 5, 1), 50 if steps > 2 else 2)
         wm = best["w"]
         line = f"{title:34s} wgtorch cpu {wm * 1e3:7.3f}"
         if torch:
