@@ -78,13 +78,16 @@ def tiny_cases(lib):
             "(x*x).sum().backward()": lambda: (x * x).sum().backward()}
 
 
-def _interleaved(fns, number, rounds):
+def _interleaved(fns, number, rounds, warm=0):
     """Best seconds per call of each of fns (name -> function): samples of `number` calls taken in
     turn, one function after the other, `rounds` times, so that a burst of load on a shared machine
-    falls on all of them alike."""
+    falls on all of them alike. `warm` untimed calls before each sample wake the library's thread
+    pool (idle while the others ran)."""
     best = {}
     for _ in range(rounds):
         for name, fn in fns.items():
+            for _ in range(warm):
+                fn()
             t = _best_of(fn, number, repeat=1)
             best[name] = min(t, best.get(name, t))
     return best
@@ -167,14 +170,20 @@ def mlp_step(lib, steps, device="cpu", modules=True):
     return _best_of(mlp_step_fn(lib, device, modules), steps, repeat=10 if device == "cpu" else 3)
 
 
-def _model_ms(lib, name, device, steps):
-    """Best milliseconds of one training step of a models.py model; None where a layer is missing."""
+def _warm_step(lib, name, device):
+    """A models.py model's training step, run once (kernels compile on wgpu); None where a layer is missing."""
     try:
         step = model_step(lib, name, device)
-        step()  # warm-up (kernels compile on wgpu)
+        step()
     except (AttributeError, NotImplementedError):
         return None
-    return _best_of(step, 1, steps) * 1e3
+    return step
+
+
+def _model_ms(lib, name, device, steps):
+    """Best milliseconds of one training step of a models.py model; None where a layer is missing."""
+    step = _warm_step(lib, name, device)
+    return _best_of(step, 1, steps) * 1e3 if step else None
 
 
 def one_core_steps(name, steps):
@@ -370,11 +379,9 @@ def main():
           "CNN on 28x28, batch 64")
     for name in ("gpt", "cnn"):
         line = f"{name:4s}"
-        n_steps = 1 if args.smoke else 3
-        best = _alternating({"w": lambda: _model_ms(wgtorch, name, "cpu", n_steps),
-                             "t": lambda: _model_ms(torch, name, "cpu", n_steps) if torch else None},
-                            1 if args.smoke else 2)
-        w, t = best.get("w"), best.get("t")
+        model_steps = {"w": _warm_step(wgtorch, name, "cpu"), "t": _warm_step(torch, name, "cpu") if torch else None}
+        best = _interleaved({k: f for k, f in model_steps.items() if f}, 1, 1 if args.smoke else 4, warm=1)
+        w, t = (best[k] * 1e3 if k in best else None for k in "wt")
         line += f"   wgtorch cpu {w:9.1f}" if w else "   wgtorch cpu: its layers are not there yet"
         if torch:
             line += f"   torch cpu {t:9.1f}" + (f"   wgtorch/torch {w / t:5.2f}" if w else "")
