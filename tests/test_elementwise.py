@@ -199,6 +199,36 @@ def test_erf_many_points(device):
     assert np.max(np.abs(out - exp)) < 3e-7
 
 
+_TINY = [0.0, -0.0, 1e-30, -1e-30, 1e-8, -1e-8, 1e-4, -3e-3, 0.0099, 0.3, -0.49]
+
+
+@pytest.mark.parametrize("name, ref, span, rtol", [
+    ("expm1", np.expm1, 0.5, 3e-7), ("sinh", np.sinh, 0.5, 3e-7),  # (past 0.5: the driver's exp, ~2e-6)
+    ("expm1", np.expm1, 20.0, 5e-6), ("sinh", np.sinh, 20.0, 5e-6),
+    ("atan", np.arctan, 50.0, 4e-7), ("asin", np.arcsin, 1.0, 4e-7), ("acos", np.arccos, 1.0, 4e-7),
+])
+def test_functions_accurate_near_zero_and_over_their_range(device, name, ref, span, rtol):
+    """Relative accuracy over the range and at tiny arguments, and the sign of zero, against float64
+    (lavapipe's own exp, atan and sinh were 1e22, 40 and 1e22 times off at tiny or some arguments)."""
+    x = np.concatenate([np.linspace(-span, span, 20001), _TINY]).astype(np.float32)
+    got = to_np(getattr(wgtorch, name)(wgtorch.tensor(x, device=device))).astype(np.float64)
+    want = ref(x.astype(np.float64))
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=0)
+    zero = want == 0
+    assert np.array_equal(np.signbit(got[zero]), np.signbit(want[zero])), name
+
+
+def test_atan2_quadrants_zeros_and_infinities(device):
+    inf = np.inf
+    y = np.array([1, -1, 1, -1, 0, -0.0, 0, -0.0, inf, -inf, 1, 2, 1e-30, inf, -inf, 3, -3, inf, 0.5, -7], np.float32)
+    x = np.array([1, 1, -1, -1, -1, -1, 1, 1, inf, -inf, 0, -0.0, -5, -inf, inf, inf, -inf, 2, -3e-3, 1e-6],
+                 np.float32)
+    got = to_np(wgtorch.atan2(wgtorch.tensor(y, device=device), wgtorch.tensor(x, device=device)))
+    want = np.arctan2(y.astype(np.float64), x.astype(np.float64))
+    np.testing.assert_allclose(got, want, rtol=3e-7, atol=0)
+    assert np.array_equal(np.signbit(got), np.signbit(want))
+
+
 def test_round_half_to_even(device):
     x = wgtorch.tensor([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49999997], device=device)
     assert_close(wgtorch.round(x), np.round(to_np(x).astype(np.float64)), rtol=0, atol=0)

@@ -33,7 +33,7 @@ _FLOAT_ONLY = {
     # through atan2: lavapipe's asin / acos are 2e-4 to 4e-4 off near +-1
     "asin": "select(atan2_(a, sqrt((1.0 - a) * (1.0 + a))), nan(), abs(a) > 1.0)",
     "acos": "select(atan2_(sqrt((1.0 - a) * (1.0 + a)), a), nan(), abs(a) > 1.0)",
-    "atan": "atan(a)", "sinh": "sinh(a)", "cosh": "cosh(a)",
+    "atan": "atan_(a)", "sinh": "sinh_(a)", "cosh": "cosh(a)",
     "sigmoid": "1.0 / (1.0 + exp(-a))", "erf": "erf_(a)", "reciprocal": "1.0 / a",
     "gelu": "0.5 * a * (1.0 + erf_(a * 0.7071067811865476))",
     "floor": "floor(a)", "ceil": "ceil(a)", "round": "round(a)", "trunc": "trunc(a)",
@@ -92,6 +92,10 @@ fn log1p_(x: f32) -> f32 {
     return log(u) * (x / (u - 1.0));  // exact for small x, unlike log(1 + x)
 }
 fn expm1_(x: f32) -> f32 {
+    if (abs(x) < 0.5) {  // Taylor to x^9 (within 4e-10): lavapipe's exp(x) near 1 is too rough for exp(x) - 1
+        return x * (1.0 + x * (0.5 + x * (0.16666667 + x * (0.041666668 + x * (0.008333334 + x * (0.0013888889
+               + x * (1.984127e-4 + x * (2.4801588e-5 + x * 2.7557319e-6))))))));
+    }
     if (x > 0.5) {
         let h = exp(0.5 * x);  // squared, so exp(x) does not overflow before expm1(x) does
         return h * h - 1.0;
@@ -101,6 +105,13 @@ fn expm1_(x: f32) -> f32 {
     let um1 = u - 1.0;
     if (um1 == -1.0) { return -1.0; }
     return um1 * x / log(u);
+}
+fn sinh_(x: f32) -> f32 {
+    if (abs(x) < 0.5) {  // Taylor to x^11: (exp(x) - exp(-x)) / 2 cancels near 0
+        let z = x * x;
+        return x + x * z * (0.16666667 + z * (0.008333334 + z * (1.984127e-4 + z * (2.7557319e-6 + z * 2.5052108e-8))));
+    }
+    return sinh(x);
 }
 fn tanh_(x: f32) -> f32 {
     if (is_nan(x) || abs(x) < 0.0005) { return x; }  // tanh(x) = x to float32 precision
@@ -114,7 +125,7 @@ fn erf_(x: f32) -> f32 {
         let a2 = a * a;
         let s = a * (1.1283791671 + a2 * (-0.3761263890 + a2 * (0.1128379167 + a2 * (-0.0268661706
                 + a2 * (0.0052239776 + a2 * -0.0008548327)))));
-        return select(s, -s, x < 0.0);
+        return select(s, -s, (bitcast<u32>(x) & 0x80000000u) != 0u);  // (erf(-0) is -0)
     }
     let t = 1.0 / (1.0 + 0.5 * a);
     let poly = t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807
@@ -140,13 +151,38 @@ fn pow_(a: f32, b: f32) -> f32 {
     if (trunc(b) != b) { return nan(); }
     return select(r, -r, abs(b % 2.0) == 1.0);
 }
+fn atan_(x: f32) -> f32 {
+    // lavapipe's atan is ~40 ulp off (WGSL allows 4096): reduced to |t| <= tan(pi/8), then
+    // atan(t) = t + t z Q(z), z = t^2, Q our own least-squares fit (1.3 ulp)
+    let a = abs(x);
+    var base = 0.0;
+    var t = a;
+    if (a > 2.4142135) {
+        base = 1.5707964;
+        t = -1.0 / a;
+    } else if (a > 0.41421357) {
+        base = 0.7853982;
+        t = (a - 1.0) / (a + 1.0);
+    }
+    let z = t * t;
+    let r = base + (t + t * z * (-0.33332938 + z * (0.19977359 + z * (-0.13874431 + z * 0.08044404))));
+    return select(r, -r, (bitcast<u32>(x) & 0x80000000u) != 0u);  // (atan(-0) is -0)
+}
 fn atan2_(y: f32, x: f32) -> f32 {
     if (is_nan(y) || is_nan(x)) { return nan(); }
     if (y == 0.0) {  // +-0 or +-pi by the signs, as C (lavapipe gives 3pi/4 at (0, 0))
         let r = select(0.0, 3.14159265358979, x < 0.0 || (x == 0.0 && (bitcast<u32>(x) & 0x80000000u) != 0u));
         return select(r, -r, (bitcast<u32>(y) & 0x80000000u) != 0u);
     }
-    return atan2(y, x);
+    let yi = abs(y) > 3.4e38;
+    if (x == 0.0 || (yi && abs(x) <= 3.4e38)) { return select(1.5707964, -1.5707964, y < 0.0); }
+    if (abs(x) > 3.4e38) {  // +-inf: 0 or pi (y finite), pi/4 or 3pi/4 (y infinite), signed as y
+        let r = select(select(0.0, 3.1415927, x < 0.0), select(0.7853982, 2.3561945, x < 0.0), yi);
+        return select(r, -r, y < 0.0);
+    }
+    let r = atan_(y / x);
+    if (x < 0.0) { return select(r - 3.1415927, r + 3.1415927, y > 0.0); }
+    return r;
 }
 fn finite_over_inf_(a: f32, b: f32) -> bool {
     return (bitcast<u32>(b) & 0x7fffffffu) == 0x7f800000u && (bitcast<u32>(a) & 0x7f800000u) != 0x7f800000u;
