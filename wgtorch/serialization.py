@@ -321,8 +321,9 @@ def _corrupt(what, e=None):
     return _Corrupt(f"wgtorch.load: the checkpoint is truncated or corrupt: {what}" + (f" ({e})" if e else ""))
 
 
+# (zipfile raises RuntimeError for a record whose flags say "encrypted": one flipped bit)
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, struct.error, zlib.error,
-               NotImplementedError, KeyError, IndexError, OverflowError)
+               NotImplementedError, KeyError, IndexError, OverflowError, RuntimeError)
 
 
 def _load(fp, map_location, weights_only):
