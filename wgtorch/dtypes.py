@@ -1,6 +1,8 @@
 """dtype objects (wgtorch.float32, ...) and PyTorch's type-promotion rules."""
 import numpy as np
 
+from . import bf16
+
 
 class dtype:
     """A tensor element type. Prints as PyTorch does (``torch.float32``)."""
@@ -29,18 +31,18 @@ class dtype:
         return self.name == "bfloat16"
 
 
+def to_float32(v):
+    """A Python number rounded to float32, as a Python float (overflow gives inf)."""
+    with np.errstate(over="ignore"):
+        return float(np.float32(v))
+
+
 def to_half(v, dt):
     """A Python number rounded to float16 or bfloat16 (dt) through float32, as torch's conversions
     round it, returned as a Python float (overflow gives inf, as in torch)."""
     with np.errstate(over="ignore"):
         f = np.float32(v)
-        if dt is float16:
-            return float(np.float16(f))
-    u = int(f.view(np.uint32))
-    if f != f:
-        return float(f)
-    u = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16  # round to nearest even in the top 16 bits
-    return float(np.uint32(u & 0xFFFFFFFF).view(np.float32))
+        return float(np.float16(f)) if dt is float16 else float(bf16.decode(bf16.encode(f)))
 
 
 bool_ = dtype("bool", np.bool_, 0)

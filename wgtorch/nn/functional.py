@@ -3,7 +3,6 @@
 with PyTorch's name whose backward is written in Tensor ops (so it is differentiable again)."""
 import functools
 import math
-import struct
 import warnings
 
 import numpy as _np
@@ -81,13 +80,6 @@ def leaky_relu_(input, negative_slope=0.01):
     return leaky_relu(input, negative_slope, True)
 
 
-def _f32(v):  # a Python float rounded to float32, as torch's kernels round some constants
-    try:
-        return struct.unpack("f", struct.pack("f", v))[0]
-    except OverflowError:
-        return math.copysign(math.inf, v)
-
-
 def _elu_d(s, x, y, g):
     """d/dx [scale * (x if x > 0 else alpha (exp(x / c) - 1))], as torch's: from x (stable for large -x, where
     the value-based form cancels to 0 * g), or for the in-place forms (...Backward1) from the value y;
@@ -95,7 +87,7 @@ def _elu_d(s, x, y, g):
     if s.c == 1:
         gi, xi = g, x
     else:
-        inv = 1.0 / _f32(s.c)
+        inv = 1.0 / _dt.to_float32(s.c)
         gi, xi = g * inv, x * inv
     neg = gi * (y + s.alpha * s.scale) if s.from_result else gi * (s.alpha * s.scale) * xi.exp()
     return _where(x > 0, g * s.scale, neg)
@@ -229,7 +221,7 @@ def relu6(input, inplace=False):
 
 # (torch multiplies by 1/6 as a float32 constant, in float64 too)
 HardsigmoidBackward0 = _node("HardsigmoidBackward0", lambda s, x, y, g: _where(
-    (x > -3) & (x < 3), g * _f32(1 / 6), 0.0))
+    (x > -3) & (x < 3), g * _dt.to_float32(1 / 6), 0.0))
 
 
 def hardsigmoid(input, inplace=False):
@@ -277,12 +269,6 @@ def _opmath(x):  # torch's threshold and softshrink kernels compare the 16-bit f
     return x.float() if x.dtype in _HALF else x
 
 
-def _as_operand(x, v):
-    """v as torch's kernels compare it with x: rounded to x's dtype (a 0-d tensor for the 16-bit floats,
-    which a comparison with a Python number would not round the same way)."""
-    return x.new_tensor(v) if x.dtype in _HALF else v
-
-
 ThresholdBackward0 = _node("ThresholdBackward0", lambda s, x, y, g: _where(_opmath(x) <= s.threshold, 0.0, g))
 ThresholdBackward1 = type("ThresholdBackward1", (ThresholdBackward0,), {})
 
@@ -304,8 +290,7 @@ def threshold_(input, threshold, value):
     return _threshold(input, threshold, value, True)
 
 
-def _outside(x, lambd):  # x < -lambd or x > lambd (False for NaN), lambd rounded to x's dtype
-    lambd = _as_operand(x, lambd)
+def _outside(x, lambd):  # x < -lambd or x > lambd (False for NaN; the op layer rounds lambd to x's dtype)
     return (x < -lambd) | (x > lambd)
 
 
