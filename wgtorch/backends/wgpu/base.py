@@ -226,11 +226,13 @@ class Base:
         sd = STORAGE[h.dtype]
         if h.size == 0:
             return np.empty(h.shape, h.dtype)
-        # the span of words the view touches
-        lo = h.offset + sum(min(0, (s - 1) * st) for s, st in zip(h.shape, h.strides))
-        hi = h.offset + sum(max(0, (s - 1) * st) for s, st in zip(h.shape, h.strides))
-        raw = self.queue.read(h.storage.buffer, 4 * lo, 4 * (hi - lo + 1)).view(sd)
-        view = np.lib.stride_tricks.as_strided(raw[h.offset - lo:], h.shape, [4 * s for s in h.strides])
+        if h.strides == contiguous_strides(h.shape):  # (most read-backs: .item(), .cpu() of a result)
+            view = self.queue.read(h.storage.buffer, 4 * h.offset, 4 * h.size).view(sd).reshape(h.shape)
+        else:  # the span of words the view touches
+            lo = h.offset + sum(min(0, (s - 1) * st) for s, st in zip(h.shape, h.strides))
+            hi = h.offset + sum(max(0, (s - 1) * st) for s, st in zip(h.shape, h.strides))
+            raw = self.queue.read(h.storage.buffer, 4 * lo, 4 * (hi - lo + 1)).view(sd)
+            view = np.lib.stride_tricks.as_strided(raw[h.offset - lo:], h.shape, [4 * s for s in h.strides])
         if h.dtype == BF16_BITS:
             return (view.view(np.uint32) >> 16).astype(np.uint16)  # (stored already rounded)
         return view.astype(h.dtype)

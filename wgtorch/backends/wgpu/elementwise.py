@@ -65,20 +65,16 @@ class ElementwiseOps:
     def _launch(self, plan, handles, sbits):
         """Dispatch a planned elementwise op on these inputs and scalar words: held back for
         fusion, or at once (chunked past the binding limit; alone while the profiler times ops)."""
-        buf = self.alloc.take(plan[8])
+        alloc = self.alloc
+        buf = alloc.take(plan[8])
         # (the two objects built field by field: a constructor call costs more on this path)
         st = _new(Storage)
-        st.buffer, st.allocator, st.uid, st.nbytes = buf, self.alloc, buf.uid, plan[8]
+        st.buffer, st.allocator, st.uid, st.nbytes = buf, alloc, buf.uid, plan[8]
         out = _new(WgpuArray)
         out.storage, out.shape, out.strides, out.offset, out.dtype = st, plan[0], plan[1], 0, plan[9]
         limit = self.max_binding
-        if st.nbytes <= limit and self.queue.timestamps is None:
-            for h in handles:
-                if h.storage.nbytes > limit:
-                    break
-            else:
-                self.fusion.add(plan, handles, sbits, st)
-                return out
+        if plan[8] <= limit and self.queue.timestamps is None and self.fusion.add(plan, handles, sbits, st):
+            return out
         shape, _, n, key, nd, tail, strided, layouts = plan[:8]
         buffers = [st.buffer] + [h.storage.buffer for h in handles]
         if strided or st.nbytes <= limit and all(h.storage.nbytes <= limit for h in handles):
