@@ -172,6 +172,19 @@ def test_batched_work_keeps_its_order(gpu):
     assert_close(z2, np.arange(1000)[::-1])
 
 
+def test_read_back_without_the_internal_map_mode(gpu, monkeypatch):
+    # read-back asks wgpu-py for its internal mode that skips an empty submit; a wgpu-py
+    # without it must still read (the plain mode, from then on)
+    from wgtorch.backends.wgpu.queue import Queue
+    x = np.arange(-5, 7, dtype=np.float32).reshape(3, 4)
+    t = wgtorch.tensor(x, device=gpu) * 2 + 1
+    monkeypatch.setattr(Queue, "_read_mode", "NO_SUCH_MODE")
+    assert_close(t, x.astype(np.float64) * 2 + 1)
+    assert Queue._read_mode is None
+    assert_close(t.t(), (x.astype(np.float64) * 2 + 1).T)  # (a strided read-back too)
+    assert t.sum().item() == float((x.astype(np.float64) * 2 + 1).sum())
+
+
 def test_allocator_reuses_and_reports(gpu):
     wg.synchronize()
     wg.empty_cache()
