@@ -35,6 +35,8 @@ class Allocator:
         # `held_back` rather than the pool, so no op of that work is handed one to write
         self.in_use = set()
         self.held_back = []
+        # uids of the held-back work's results that tensors still hold (fusion.py writes only those)
+        self.held = set()
 
     def alloc(self, nbytes):
         size = bucket(nbytes)
@@ -76,6 +78,7 @@ class Allocator:
     def free(self, buf, size, uid):
         """Take back a buffer (its size and uid passed: the per-op path reads no properties)."""
         self.allocated -= size
+        self.held.discard(uid)
         if uid in self.in_use:
             self.held_back.append(buf)
         else:

@@ -14,9 +14,9 @@ STORAGE = {np.dtype(np.float32): np.dtype(np.float32), np.dtype(np.float16): np.
 
 
 class Storage:
-    # (uid and nbytes copy the buffer's, read on the per-op path; fusion.py asks a weak
-    # reference whether a result is still held)
-    __slots__ = ("buffer", "allocator", "uid", "nbytes", "__weakref__")
+    # (uid and nbytes copy the buffer's, read on the per-op path; freeing one also tells
+    # fusion.py, through the allocator, that held-back work need not write this result)
+    __slots__ = ("buffer", "allocator", "uid", "nbytes")
 
     def __init__(self, buffer, allocator):
         self.buffer, self.allocator = buffer, allocator

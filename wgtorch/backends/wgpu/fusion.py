@@ -14,7 +14,6 @@ is sent stay in registers: a chain of temporaries writes only what survives."""
 import itertools
 import os
 import warnings
-import weakref
 from string import Template
 
 from ...shaders_path import read_shader
@@ -41,12 +40,14 @@ class Fusion:
         self._reset()
 
     def _reset(self):
-        # per op: (plan, output buffer, output storage weakref, (kernel id, *wiring), parameter words)
-        self.ops = []
+        self.ops = []       # per op: (plan, output buffer, (kernel id, *wiring), parameter words)
         self.shape = None
         self.producer = {}  # buffer uid -> index of the op that wrote it
-        self.reads = self.be.alloc.in_use  # uids of the buffers the group reads from outside
-        self.be.alloc.release_held_back()
+        alloc = self.be.alloc
+        self.reads = alloc.in_use  # uids of the buffers the group reads from outside
+        alloc.release_held_back()
+        self.held = alloc.held  # uids of the group's outputs that tensors still hold (freeing one drops it)
+        self.held.clear()
         self.ext = {}       # (buffer uid, storage type) -> binding slot
         self.ext_bufs = []
         # the op count at which the group is looked at again before it grows (_make_room): at
@@ -68,7 +69,8 @@ class Fusion:
             p = self.producer.get(h.storage.uid)
             if p is not None and ins[0][0] == "c" and not h.offset and ops[p][0][10] == ins[0][1]:
                 self.producer[out.uid] = n
-                ops.append((plan, out.buffer, weakref.ref(out), (plan[12], p), sbits))
+                self.held.add(out.uid)
+                ops.append((plan, out.buffer, (plan[12], p), sbits))
                 return True
         limit = self.be.max_binding
         for h in handles:
@@ -79,7 +81,8 @@ class Fusion:
             self.emit()
             return self.add(plan, handles, sbits, out)
         self.producer[out.uid] = len(ops)
-        ops.append((plan, out.buffer, weakref.ref(out), wired[0], wired[1]))
+        self.held.add(out.uid)
+        ops.append((plan, out.buffer, wired[0], wired[1]))
         self.shape = plan[0]
         return True
 
@@ -127,7 +130,7 @@ class Fusion:
         if plan[0] != self.shape or len(ops) >= MAX_OPS or out.uid in self.reads:
             self.emit()
             return 0
-        free = self.room - len(self.ext_bufs) - sum([r[2]() is not None for r in ops])
+        free = self.room - len(self.ext_bufs) - len(self.held)
         if free < 0:
             self.emit()
             return 0
@@ -139,11 +142,14 @@ class Fusion:
         ops, ext_bufs = self.ops, self.ext_bufs
         if not ops:
             return
+        live = [False] * len(ops)  # the results still held, each written by the op that wrote it last
+        for uid in self.held:
+            live[self.producer[uid]] = True
+        live = tuple(live)
         self._reset()
-        live = tuple([r[2]() is not None for r in ops])
         plan = ops[0][0]
         # the structure: kernel ids and wiring of the ops, and which results are written
-        struct = (plan[4], tuple([r[3] for r in ops]), live)
+        struct = (plan[4], tuple([r[2] for r in ops]), live)
         # hashed once here: the kernel key is a small id (never reused: the table may be cleared)
         seen = self.seen.get(struct)
         if seen is None:
@@ -168,7 +174,7 @@ class Fusion:
                 return self._per_op(ops, ext_bufs)
         words = [plan[2], plan[4], 0, 0] + plan[5][:8]  # n, ndim, (row), shape
         for r in ops:
-            words += r[4]
+            words += r[3]
         n_op = len(words) - 12  # p.w: whole vec4s, at least one
         words += [0] * (4 * max(1, -(-n_op // 4)) - n_op)
         be._run(kernel, bufs, words, plan[2], row_word=2, writable=writable, wg=WG)
@@ -176,7 +182,7 @@ class Fusion:
     def _per_op(self, ops, ext_bufs):
         """Send the group's ops as the single-op kernels they were recorded as."""
         from .elementwise import op_words
-        for plan, buf, _, wiring, words in ops:
+        for plan, buf, wiring, words in ops:
             bufs, offs, w = [buf], [], 0
             for j, src in enumerate(wiring[1:]):
                 if src >= 0:  # an earlier op's result: its whole fresh buffer
