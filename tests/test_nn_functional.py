@@ -134,7 +134,7 @@ def test_gelu_grad_extremes(device, oracle, dtype):
     """GELU's fused backward (cpu derives Phi from the output in float32) at 0, tiny, huge,
     infinite and NaN inputs, and in half types, against torch."""
     a = np.array([0.0, -0.0, 1e-35, -1e-35, 1e-3, -0.7, 1.3, -5.0, 6.0, -20.0, 20.0, 3e38, -3e38,
-                  np.inf, -np.inf, np.nan], np.float32)
+                  np.inf, -np.inf, np.nan, 1e-45, -3e-41, 1e-30, -3e-23, 4e-23, 1e-22, -1e-19], np.float32)
     g = np.linspace(-2, 3, a.size).astype(np.float32)
     x = wgtorch.tensor(a, device=device).to(getattr(wgtorch, dtype)).requires_grad_()
     xt = oracle.tensor(a).to(getattr(oracle, dtype)).requires_grad_()

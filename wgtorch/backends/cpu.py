@@ -265,13 +265,18 @@ def gelu_grad(g, x, y, dt):
         r = gelu_grad(_f32(g), _f32(x), None, _F32)
         return bf16.encode(r) if x.dtype is _BITS else r.astype(np.float16)
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        t = np.multiply(x, x)  # g (phi + x exp(-x^2 / 2) / sqrt(2 pi)), in place on this buffer
         if y is not None and x.dtype == np.float32:
-            phi = np.where(np.abs(x) > 1e-30, y / x, np.float32(0.5))
-            phi = np.where(np.isinf(x), x > 0, phi).astype(np.float32, copy=False)
+            phi = np.divide(y, x)
+            # where x^2 is 0 (|x| < 4e-23: Phi(x) rounds to 1/2, y to x/2, but y / x may be 0/0 or
+            # lose a denormal's bits) or not finite (|x| > 1.8e19: Phi is the step, y / x may be
+            # inf / inf; NaN stays NaN), one pass over x^2's bits finds the few elements to set
+            odd = t.view(np.uint32) - np.uint32(1) >= np.uint32(0x7F7FFFFF)
+            if odd.any():
+                phi[odd] = np.where(t[odd] == 0, np.float32(0.5), x[odd] > 0)
         else:
             phi = 0.5 * (1 + _erf(x * x.dtype.type(_SQRT1_2)))
-        t = x * x.dtype.type(-0.5)  # g (phi + x exp(-x^2 / 2) / sqrt(2 pi)), in place on one buffer
-        t *= x
+        t *= x.dtype.type(-0.5)
         np.exp(t, out=t)
         t *= x
         t *= x.dtype.type(_INV_SQRT_2PI)
@@ -820,15 +825,20 @@ def softmax(x, dim):
         return _arr(x.copy())
     m = np.maximum.reduce(x, axis=dim, keepdims=True)  # (the ufuncs' own reduce: np.max's wrapper costs µs)
     with np.errstate(invalid="ignore", over="ignore"):
-        e = np.exp(x - m)
-        return _arr(e / np.add.reduce(e, axis=dim, keepdims=True))
+        e = _arr(x - m)  # then in place: one buffer, not three, passes over memory
+        np.exp(e, out=e)
+        e /= np.add.reduce(e, axis=dim, keepdims=True)
+        return _arr(e)
 
 
 def softmax_grad(y, g, dim):
     """The gradient of softmax's input, from its output y and output gradient g."""
     if y.dtype is _BITS:
         return _in_f32(softmax_grad, y, g, dim)
-    return _arr(y * (g - np.add.reduce(g * y, axis=dim, keepdims=True)))
+    t = _arr(g * y)  # y (g - sum(g y)), on one buffer
+    np.subtract(g, np.add.reduce(t, axis=dim, keepdims=True), out=t)
+    t *= y
+    return _arr(t)
 
 
 def log_softmax_grad(y, g, dim):
