@@ -765,14 +765,22 @@ def adam_(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, maxi
             p *= 1 - lr * weight_decay
         else:
             g = g + weight_decay * p
-    m += (1 - beta1) * (g - m)  # lerp(m, g, 1 - beta1)
+    t = np.subtract(g, m)  # one scratch buffer for every step below (PyTorch's order of roundings)
+    t *= 1 - beta1
+    m += t  # lerp(m, g, 1 - beta1)
     v *= beta2
-    v += (1 - beta2) * g * g
+    np.multiply(g, 1 - beta2, out=t)
+    t *= g
+    v += t
     if vmax is not None:
         np.maximum(vmax, v, out=vmax)
         v = vmax
-    denom = np.sqrt(v) / ((1 - beta2 ** step) ** 0.5) + eps
-    p -= (lr / (1 - beta1 ** step)) * (m / denom)
+    np.sqrt(v, out=t)
+    t /= (1 - beta2 ** step) ** 0.5
+    t += eps
+    np.divide(m, t, out=t)
+    t *= lr / (1 - beta1 ** step)
+    p -= t
 
 
 # ---- random numbers: PyTorch's Mersenne Twister stream (random.Generator) --------------------
