@@ -765,7 +765,7 @@ def adam_(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, maxi
             p *= 1 - lr * weight_decay
         else:
             g = g + weight_decay * p
-    t = np.subtract(g, m)  # one scratch buffer for every step below (PyTorch's order of roundings)
+    t = _arr(g - m)  # one scratch buffer for every step below (PyTorch's order of roundings)
     t *= 1 - beta1
     m += t  # lerp(m, g, 1 - beta1)
     v *= beta2
