@@ -238,7 +238,8 @@ class _Fn(nn.Module):
 _CASES = {
     "arith": lambda x: (2 - x) * 3 + x / 2 - 1 / (x.abs() + 1) + x ** 2 - x.pow(3) * 0.1 + (x - x.mean()),
     "unary": lambda x: x.exp().log() + x.sin() + x.cos() + x.abs().sqrt() + (x.abs() + 1).rsqrt() + x.neg()
-    + x.sign() + x.floor() + x.ceil() + x.erf() + x.square() + x.clamp(-0.5, 0.5) + x.clamp(min=0.1),
+    + x.sign() + x.floor() + x.ceil() + x.erf() + x.square() + x.clamp(-0.5, 0.5) + x.clamp(min=0.1)
+    + x.asinh() + (x.abs() + 1).acosh() + (x * 0.3).tanh().atanh(),
     "activations": lambda x: F.leaky_relu(x, 0.2) + F.silu(x) + F.hardtanh(x) + F.elu(x) + F.relu6(x)
     + F.gelu(x, approximate="tanh") + F.hardsigmoid(x) + F.hardswish(x) + F.log_softmax(x, -1) + F.softsign(x),
     "reductions": lambda x: x.sum(-1, keepdim=True) + x.mean((1, 2), keepdim=True) + x.amax(1, keepdim=True)

@@ -325,6 +325,7 @@ UNARY = {
     "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "expm1": np.expm1, "sqrt": np.sqrt,
     "rsqrt": _rsqrt, "sin": np.sin, "cos": np.cos, "tan": np.tan, "tanh": np.tanh,
     "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh,
+    "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh, "signbit": np.signbit,
     "sigmoid": _sigmoid, "relu": _relu, "erf": _erf, "floor": np.floor, "ceil": np.ceil,
     "round": _round, "trunc": np.trunc, "sign": _sign, "reciprocal": np.reciprocal,
     "isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite, "gelu": lambda x: _gelu(x),

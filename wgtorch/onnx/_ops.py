@@ -87,7 +87,8 @@ _UNARY = {"neg": "Neg", "negative": "Neg", "abs": "Abs", "exp": "Exp", "log": "L
           "sin": "Sin", "cos": "Cos", "tan": "Tan", "tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu",
           "erf": "Erf", "floor": "Floor", "ceil": "Ceil", "reciprocal": "Reciprocal", "sign": "Sign",
           "logical_not": "Not", "isnan": "IsNaN", "asin": "Asin", "acos": "Acos", "atan": "Atan",
-          "sinh": "Sinh", "cosh": "Cosh", "softsign": "Softsign"}
+          "sinh": "Sinh", "cosh": "Cosh", "asinh": "Asinh", "acosh": "Acosh", "atanh": "Atanh",
+          "softsign": "Softsign"}
 
 
 @op(*_UNARY, *(n + "_" for n in _UNARY))

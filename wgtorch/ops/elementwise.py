@@ -63,6 +63,9 @@ _UNARY = {
     "atan": ("AtanBackward0", lambda x, y, g: g / (1 + x * x), True),
     "sinh": ("SinhBackward0", lambda x, y, g: g * x.cosh(), True),
     "cosh": ("CoshBackward0", lambda x, y, g: g * x.sinh(), True),
+    "asinh": ("AsinhBackward0", lambda x, y, g: g * (x * x + 1).rsqrt(), True),
+    "acosh": ("AcoshBackward0", lambda x, y, g: g * (x * x - 1).rsqrt(), True),
+    "atanh": ("AtanhBackward0", lambda x, y, g: g / (1 - x * x), True),
     "sigmoid": ("SigmoidBackward0", lambda x, y, g: g * y * (1 - y), True),
     "relu": ("ReluBackward0", lambda x, y, g: _relu_grad(y, g), False),
     "erf": ("ErfBackward0", lambda x, y, g: g * (2 / math.sqrt(math.pi)) * (-x * x).exp(), True),
@@ -116,7 +119,7 @@ def unary_(op, x):
 
 
 def predicate(op, x):
-    """isnan / isinf / isfinite / logical_not: a bool result, no gradient."""
+    """isnan / isinf / isfinite / signbit / logical_not: a bool result, no gradient."""
     return _make(x._be.unary_pred(op, x._data), dtypes.bool_, x._be)
 
 

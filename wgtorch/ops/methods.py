@@ -52,15 +52,18 @@ def _inplace_of(fn):
 
 M = {}
 for _op in ("neg", "abs", "exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "sin",
-            "cos", "tan", "tanh", "asin", "acos", "atan", "sinh", "cosh", "sigmoid", "relu", "erf", "floor",
+            "cos", "tan", "tanh", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "sigmoid",
+            "relu", "erf", "floor",
             "ceil", "trunc", "sign", "reciprocal", "square"):
     M[_op] = _u(_op)
     M[_op + "_"] = _u_(_op)
 M["arcsin"], M["arccos"], M["arctan"] = M["asin"], M["acos"], M["atan"]
+M["arcsinh"], M["arccosh"], M["arctanh"] = M["asinh"], M["acosh"], M["atanh"]
+M["arcsinh_"], M["arccosh_"], M["arctanh_"] = M["asinh_"], M["acosh_"], M["atanh_"]
 M["negative"] = M["neg"]
 M["absolute"] = M["abs"]
 M["fix"] = M["trunc"]
-for _op in ("isnan", "isinf", "isfinite", "logical_not"):
+for _op in ("isnan", "isinf", "isfinite", "signbit", "logical_not"):
     M[_op] = (lambda op: lambda self: ew.predicate(op, self))(_op)
 for _op in ("add", "sub", "mul", "div", "pow", "remainder", "floor_divide"):
     M[_op + "_"] = _b_(_op)

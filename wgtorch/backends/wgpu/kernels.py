@@ -34,6 +34,7 @@ _FLOAT_ONLY = {
     "asin": "select(atan2_(a, sqrt((1.0 - a) * (1.0 + a))), nan(), abs(a) > 1.0)",
     "acos": "select(atan2_(sqrt((1.0 - a) * (1.0 + a)), a), nan(), abs(a) > 1.0)",
     "atan": "atan_(a)", "sinh": "sinh_(a)", "cosh": "cosh(a)",
+    "asinh": "asinh_(a)", "acosh": "acosh_(a)", "atanh": "atanh_(a)",
     "sigmoid": "1.0 / (1.0 + exp(-a))", "erf": "erf_(a)", "reciprocal": "1.0 / a",
     "gelu": "0.5 * a * (1.0 + erf_(a * 0.7071067811865476))",
     "floor": "floor(a)", "ceil": "ceil(a)", "round": "round(a)", "trunc": "trunc(a)",
@@ -53,6 +54,7 @@ PRED = {
     "isnan": {"f": "is_nan(a)", "i": "false", "b": "false"},
     "isinf": {"f": "(bitcast<u32>(a) & 0x7fffffffu) == 0x7f800000u", "i": "false", "b": "false"},
     "isfinite": {"f": "(bitcast<u32>(a) & 0x7f800000u) != 0x7f800000u", "i": "true", "b": "true"},
+    "signbit": {"f": "(bitcast<u32>(a) & 0x80000000u) != 0u", "i": "a < 0", "b": "false"},
     "logical_not": {"f": "a == 0.0", "i": "a == 0", "b": "!a"},
 }
 
@@ -87,9 +89,15 @@ BOOL_RESULT = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", 
 
 HELPERS = """
 fn log1p_(x: f32) -> f32 {
+    if (abs(x) < 0.5) {  // 2 atanh(s), s = x / (2 + x), by its series: lavapipe's log near 1 is ~2e-8 off
+        let s = x / (2.0 + x);  // absolutely, which was 2e-4 of log1p(1e-4) and 20% of log1p(1e-7)
+        let z = s * s;
+        return 2.0 * s * (1.0 + z * (0.33333334 + z * (0.2 + z * (0.14285715 + z * (0.11111111
+               + z * (0.09090909 + z * (0.07692308 + z * 0.06666667)))))));
+    }
     let u = 1.0 + x;
-    if (u == 1.0 || is_nan(x) || u > 3.4e38) { return select(x, u, u > 3.4e38); }
-    return log(u) * (x / (u - 1.0));  // exact for small x, unlike log(1 + x)
+    if (is_nan(x) || u > 3.4e38) { return select(x, u, u > 3.4e38); }
+    return log(u) * (x / (u - 1.0));  // (the rounding of 1 + x undone)
 }
 fn expm1_(x: f32) -> f32 {
     if (abs(x) < 0.5) {  // Taylor to x^9 (within 4e-10): lavapipe's exp(x) near 1 is too rough for exp(x) - 1
@@ -112,6 +120,31 @@ fn sinh_(x: f32) -> f32 {
         return x + x * z * (0.16666667 + z * (0.008333334 + z * (1.984127e-4 + z * (2.7557319e-6 + z * 2.5052108e-8))));
     }
     return sinh(x);
+}
+// the inverse hyperbolic functions through log1p_ (WGSL's own lose everything near 0 on lavapipe,
+// which computes them as log(x + sqrt(...))); past 4096, asinh and acosh are log(2x) to float32
+fn asinh_(x: f32) -> f32 {
+    let a = abs(x);
+    var r = log(a) + 0.6931471805599453;
+    if (a <= 4096.0) {
+        r = log1p_(a + a * a / (1.0 + sqrt(1.0 + a * a)));
+    }
+    return select(r, -r, (bitcast<u32>(x) & 0x80000000u) != 0u);
+}
+fn acosh_(x: f32) -> f32 {
+    if (x < 1.0) { return nan(); }
+    if (x > 4096.0) { return log(x) + 0.6931471805599453; }
+    let t = x - 1.0;
+    return log1p_(t + sqrt(t * (x + 1.0)));
+}
+fn atanh_(x: f32) -> f32 {
+    let a = abs(x);
+    if (a > 1.0) { return nan(); }
+    var r = bitcast<f32>(0x7f800000u);
+    if (a < 1.0) {
+        r = 0.5 * log1p_(2.0 * a / (1.0 - a));
+    }
+    return select(r, -r, (bitcast<u32>(x) & 0x80000000u) != 0u);
 }
 fn tanh_(x: f32) -> f32 {
     if (is_nan(x) || abs(x) < 0.0005) { return x; }  // tanh(x) = x to float32 precision
