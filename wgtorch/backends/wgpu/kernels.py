@@ -27,7 +27,7 @@ _CT = {"f": "f32", "i": "i32", "b": "bool"}
 
 # -- unary: {op: {kind: expression}}; "*" applies to every kind -----------------------
 _FLOAT_ONLY = {
-    "exp": "exp(a)", "exp2": "exp2(a)", "log": "log(a)", "log2": "log2(a)", "log10": "log(a) * 0.4342944819",
+    "exp": "exp(a)", "exp2": "exp2(a)", "log": "log_(a)", "log2": "log2_(a)", "log10": "log_(a) * 0.4342944819",
     "log1p": "log1p_(a)", "expm1": "expm1_(a)", "sqrt": "sqrt(a)", "rsqrt": "inverseSqrt(a)",
     "sin": "sin(a)", "cos": "cos(a)", "tan": "tan(a)", "tanh": "tanh_(a)",
     # through atan2: lavapipe's asin / acos are 2e-4 to 4e-4 off near +-1
@@ -120,6 +120,16 @@ fn sinh_(x: f32) -> f32 {
         return x + x * z * (0.16666667 + z * (0.008333334 + z * (1.984127e-4 + z * (2.7557319e-6 + z * 2.5052108e-8))));
     }
     return sinh(x);
+}
+// log near 1 through log1p_ (x - 1 is exact there): lavapipe's log and log2 are ~2e-8 off absolutely,
+// which was 5% of log(0.999998)
+fn log_(x: f32) -> f32 {
+    if (x > 0.5 && x < 1.5) { return log1p_(x - 1.0); }
+    return log(x);
+}
+fn log2_(x: f32) -> f32 {
+    if (x > 0.5 && x < 1.5) { return log1p_(x - 1.0) * 1.4426950408889634; }
+    return log2(x);
 }
 // the inverse hyperbolic functions through log1p_ (WGSL's own lose everything near 0 on lavapipe,
 // which computes them as log(x + sqrt(...))); past 4096, asinh and acosh are log(2x) to float32
