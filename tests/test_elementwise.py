@@ -281,6 +281,53 @@ def test_inverse_hyperbolic_grads_aliases_and_signbit(device, oracle):
         np.testing.assert_array_equal(to_np(got), oracle.tensor(vals, dtype=getattr(oracle, dt)).signbit().numpy())
 
 
+def test_erfinv_inverts_erf(device, oracle):
+    """erfinv within float32 rounding of the exact inverse (x = erf(y) sampled in float64), at tiny
+    arguments, in the tails, at +-1 (+-inf) and past them (NaN); float64 on cpu to 1e-13 where the
+    inverse is well conditioned; its gradient and in-place form against torch."""
+    y = np.concatenate([np.linspace(-3.9, 3.9, 20001), [1e-30, -1e-20, 1e-6, 0.0, -0.0]])
+    x = np.array([math.erf(v) for v in y]).astype(np.float32)
+    want = np.array([_erfinv_exact(float(v)) for v in x])
+    got = to_np(wgtorch.erfinv(wgtorch.tensor(x, device=device))).astype(np.float64)
+    np.testing.assert_allclose(got, want, rtol=4e-7 if device == "cpu" else 1e-6, atol=0)
+    assert np.array_equal(np.signbit(got[want == 0]), np.signbit(want[want == 0]))
+    tail = np.float32(1) - np.logspace(-7.2, -1, 300).astype(np.float32)  # up to float32's last step below 1
+    got = to_np(wgtorch.erfinv(wgtorch.tensor(np.concatenate([tail, -tail]), device=device))).astype(np.float64)
+    want = np.array([_erfinv_exact(float(v)) for v in np.concatenate([tail, -tail])])
+    np.testing.assert_allclose(got, want, rtol=4e-7 if device == "cpu" else 2e-6, atol=0)
+    e = np.array([1.0, -1.0, 1.0000001, -2.0, np.inf, np.nan], np.float32)
+    np.testing.assert_array_equal(to_np(wgtorch.erfinv(wgtorch.tensor(e, device=device))),
+                                  oracle.erfinv(oracle.tensor(e)).numpy())
+    if device == "cpu":
+        yy = np.linspace(-3, 3, 2001)
+        np.testing.assert_allclose(wgtorch.erfinv(wgtorch.tensor(np.array([math.erf(v) for v in yy]))).numpy(), yy,
+                                   rtol=1e-12, atol=1e-15)
+    xs = np.array([[-0.9, -0.2, 0.0], [1e-4, 0.5, 0.99]], np.float32)
+    w = wgtorch.tensor(xs, device=device).t().requires_grad_()
+    o = oracle.tensor(xs).t().requires_grad_()
+    w.erfinv().sum().backward()
+    o.erfinv().sum().backward()
+    assert_close(w.grad, o.grad.numpy(), 1e-5, 1e-6)
+    assert type(w.erfinv().grad_fn).__name__ == type(o.erfinv().grad_fn).__name__
+    z = wgtorch.tensor(xs, device=device)
+    z.erfinv_()
+    assert_close(z, oracle.tensor(xs).erfinv().numpy(), 1e-6, 1e-7)
+
+
+def _erfinv_exact(x):
+    """erfinv(x) in float64 by bisection on math.erf / math.erfc (an independent reference)."""
+    if abs(x) >= 1 or x == 0:
+        return x if x == 0 else math.copysign(math.inf, x) if abs(x) == 1 else math.nan
+    a, lo, hi = abs(x), 0.0, 6.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if (math.erf(mid) < a) if a <= 0.5 else (math.erfc(mid) > 1 - a):
+            lo = mid
+        else:
+            hi = mid
+    return math.copysign((lo + hi) / 2, x)
+
+
 def test_atan2_quadrants_zeros_and_infinities(device):
     inf = np.inf
     y = np.array([1, -1, 1, -1, 0, -0.0, 0, -0.0, inf, -inf, 1, 2, 1e-30, inf, -inf, 3, -3, inf, 0.5, -7], np.float32)

@@ -72,7 +72,7 @@ def _method_fn(name):
 for _name in ("neg", "negative", "abs", "absolute", "exp", "exp2", "log", "log2", "log10", "log1p", "expm1",
               "sqrt", "rsqrt", "sin", "cos", "tan", "tanh", "asin", "acos", "atan", "arcsin", "arccos",
               "arctan", "sinh", "cosh", "asinh", "acosh", "atanh", "arcsinh", "arccosh", "arctanh", "signbit",
-              "sigmoid", "relu", "erf", "floor", "ceil", "round", "trunc", "fix",
+              "sigmoid", "relu", "erf", "erfinv", "floor", "ceil", "round", "trunc", "fix",
               "sign", "reciprocal", "square", "isnan", "isinf", "isfinite", "logical_not", "logical_and",
               "logical_or", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
               "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal",
@@ -81,7 +81,7 @@ for _name in ("neg", "negative", "abs", "absolute", "exp", "exp2", "log", "log2"
               "multinomial", "clone", "detach", "numel", "is_floating_point", "is_complex", "contiguous",
               # in-place and small composites (ops/methods.py)
               "abs_", "acos_", "asin_", "atan_", "ceil_", "clamp_", "clamp_max_", "clamp_min_", "clip_", "cos_",
-              "cosh_", "asinh_", "acosh_", "atanh_", "arcsinh_", "arccosh_", "arctanh_", "detach_", "erf_", "exp2_",
+              "cosh_", "asinh_", "acosh_", "atanh_", "arcsinh_", "arccosh_", "arctanh_", "detach_", "erf_", "erfinv_", "exp2_",
               "exp_", "expm1_", "fill_", "floor_", "ger", "is_inference",
               "log10_", "log1p_", "log2_", "log_", "nan_to_num_", "neg_", "reciprocal_", "relu_", "round_",
               "rsqrt_", "sigmoid_", "sin_", "sinh_", "sqrt_", "square_", "tan_", "tanh_", "trunc_", "zero_",

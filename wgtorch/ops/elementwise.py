@@ -69,6 +69,7 @@ _UNARY = {
     "sigmoid": ("SigmoidBackward0", lambda x, y, g: g * y * (1 - y), True),
     "relu": ("ReluBackward0", lambda x, y, g: _relu_grad(y, g), False),
     "erf": ("ErfBackward0", lambda x, y, g: g * (2 / math.sqrt(math.pi)) * (-x * x).exp(), True),
+    "erfinv": ("ErfinvBackward0", lambda x, y, g: g * (math.sqrt(math.pi) / 2) * (y * y).exp(), True),
     "gelu": ("GeluBackward0", lambda x, y, g: _gelu_grad(x, y, g), True),
     "reciprocal": ("ReciprocalBackward0", lambda x, y, g: -g * y * y, True),
     "square": ("PowBackward0", lambda x, y, g: g * 2 * x, False),

@@ -53,7 +53,7 @@ def _inplace_of(fn):
 M = {}
 for _op in ("neg", "abs", "exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "sin",
             "cos", "tan", "tanh", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "sigmoid",
-            "relu", "erf", "floor",
+            "relu", "erf", "erfinv", "floor",
             "ceil", "trunc", "sign", "reciprocal", "square"):
     M[_op] = _u(_op)
     M[_op + "_"] = _u_(_op)

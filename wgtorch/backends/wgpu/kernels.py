@@ -34,7 +34,7 @@ _FLOAT_ONLY = {
     "asin": "select(atan2_(a, sqrt((1.0 - a) * (1.0 + a))), nan(), abs(a) > 1.0)",
     "acos": "select(atan2_(sqrt((1.0 - a) * (1.0 + a)), a), nan(), abs(a) > 1.0)",
     "atan": "atan_(a)", "sinh": "sinh_(a)", "cosh": "cosh(a)",
-    "asinh": "asinh_(a)", "acosh": "acosh_(a)", "atanh": "atanh_(a)",
+    "asinh": "asinh_(a)", "acosh": "acosh_(a)", "atanh": "atanh_(a)", "erfinv": "erfinv_(a)",
     "sigmoid": "1.0 / (1.0 + exp(-a))", "erf": "erf_(a)", "reciprocal": "1.0 / a",
     "gelu": "0.5 * a * (1.0 + erf_(a * 0.7071067811865476))",
     "floor": "floor(a)", "ceil": "ceil(a)", "round": "round(a)", "trunc": "trunc(a)",
@@ -155,6 +155,29 @@ fn atanh_(x: f32) -> f32 {
         r = 0.5 * log1p_(2.0 * a / (1.0 - a));
     }
     return select(r, -r, (bitcast<u32>(x) & 0x80000000u) != 0u);
+}
+fn erfinv_(x: f32) -> f32 {
+    // backends/cpu.py's fits of erfinv(a) / a in w = -log(1 - a^2) (w - 2.5 below 5, sqrt(w) - 3 above),
+    // w through log1p_ below 1/2 (1 - a^2 is near 1 there) and (1 - a)(1 + a) above (1 - a is exact)
+    let a = abs(x);
+    if (a >= 1.0) {  // +-inf at +-1, NaN past it
+        return select(nan(), select(bitcast<f32>(0x7f800000u), bitcast<f32>(0xff800000u), x < 0.0), a == 1.0);
+    }
+    var w = -log((1.0 - a) * (1.0 + a));
+    if (a < 0.5) { w = -log1p_(-a * a); }
+    var p: f32;
+    if (w < 5.0) {
+        let t = w - 2.5;
+        p = 1.50140936 + t * (0.246640272 + t * (-0.00417737215 + t * (-0.00125270754 + t * (0.000218330784
+            + t * (-4.9855132e-06 + t * (-3.45873061e-06 + t * (4.71372163e-07 + t * (2.28779905e-08
+            + t * (-9.19248064e-09)))))))));
+    } else {
+        let t = sqrt(w) - 3.0;
+        p = 2.8329768 + t * (1.00167499 + t * (0.00944509492 + t * (-0.00763755042 + t * (0.00568886963
+            + t * (-0.00359716029 + t * (0.00147916961 + t * (-5.44827976e-05 + t * (-0.000303883888
+            + t * (0.000111935822)))))))));
+    }
+    return select(p * a, -(p * a), (bitcast<u32>(x) & 0x80000000u) != 0u);
 }
 fn tanh_(x: f32) -> f32 {
     if (is_nan(x) || abs(x) < 0.0005) { return x; }  // tanh(x) = x to float32 precision
