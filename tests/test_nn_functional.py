@@ -145,6 +145,18 @@ def test_gelu_grad_extremes(device, oracle, dtype):
     np.testing.assert_allclose(to_np(x.grad.float()), want, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+def test_relu_keeps_negative_zero_and_nan(device, oracle, dtype):
+    # relu(x) is x unless x < 0: -0 and NaN come back as they went in, negatives as +0
+    v = np.array([[-0.0, -1.5, 2.0, np.nan], [0.0, -np.inf, np.inf, -1e-30], [3e38, -3e38, 1e-3, -7.0]], np.float32)
+    got = F.relu(wgtorch.tensor(v, device=device).to(getattr(wgtorch, dtype)).t()).float()
+    want = oracle.nn.functional.relu(oracle.tensor(v).to(getattr(oracle, dtype)).t()).float().numpy()
+    got = to_np(got)
+    np.testing.assert_array_equal(got, want)
+    num = ~np.isnan(want)  # (torch's bfloat16 conversion sets a NaN's sign bit)
+    assert np.array_equal(np.signbit(got[num]), np.signbit(want[num]))
+
+
 _MASKED = {  # ops whose gradient is g, a share of g or 0 per element
     "relu": lambda T, x: T.nn.functional.relu(x),
     "relu6": lambda T, x: T.nn.functional.relu6(x),

