@@ -146,15 +146,19 @@ def test_gelu_grad_extremes(device, oracle, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
-def test_relu_keeps_negative_zero_and_nan(device, oracle, dtype):
-    # relu(x) is x unless x < 0: -0 and NaN come back as they went in, negatives as +0
+@pytest.mark.parametrize("name, f", [
+    ("relu", lambda T, x: T.nn.functional.relu(x)), ("relu6", lambda T, x: T.nn.functional.relu6(x)),
+    ("hardtanh", lambda T, x: T.nn.functional.hardtanh(x, -0.0, 1.0)), ("clamp", lambda T, x: x.clamp(0.0, 0.0)),
+    ("clamp_max", lambda T, x: x.clamp(max=-0.0))])
+def test_relu_and_clamp_keep_negative_zero_and_nan(device, oracle, dtype, name, f):
+    # relu(x) is x unless x < 0, clamp(x) is x unless past a bound: -0 and NaN come back as they
+    # went in at a bound of 0 or -0, as PyTorch's
     v = np.array([[-0.0, -1.5, 2.0, np.nan], [0.0, -np.inf, np.inf, -1e-30], [3e38, -3e38, 1e-3, -7.0]], np.float32)
-    got = F.relu(wgtorch.tensor(v, device=device).to(getattr(wgtorch, dtype)).t()).float()
-    want = oracle.nn.functional.relu(oracle.tensor(v).to(getattr(oracle, dtype)).t()).float().numpy()
-    got = to_np(got)
+    got = to_np(f(wgtorch, wgtorch.tensor(v, device=device).to(getattr(wgtorch, dtype)).t()).float())
+    want = f(oracle, oracle.tensor(v).to(getattr(oracle, dtype)).t()).float().numpy()
     np.testing.assert_array_equal(got, want)
     num = ~np.isnan(want)  # (torch's bfloat16 conversion sets a NaN's sign bit)
-    assert np.array_equal(np.signbit(got[num]), np.signbit(want[num]))
+    assert np.array_equal(np.signbit(got[num]), np.signbit(want[num])), name
 
 
 _MASKED = {  # ops whose gradient is g, a share of g or 0 per element

@@ -180,11 +180,12 @@ class ElementwiseOps:
     def clamp(self, x, lo, hi, dt):
         k = kind(dt.np)
         args, e = [(x, k)], "a"
-        for bound, fn in ((lo, "max"), (hi, "min")):
-            if bound is not None:
+        for bound, cmp in ((lo, "<"), (hi, ">")):
+            if bound is not None:  # (x kept on a tie, as PyTorch: clamp(-0, 0) is -0)
                 args.append((bound, k))
-                e = f"{fn}({e}, {'bc'[len(args) - 2]})"
-        if k == "f":  # NaN in the input or in a bound gives NaN, as PyTorch (WGSL's max/min may drop it)
+                v = "bc"[len(args) - 2]
+                e = f"select({e}, {v}, {e} {cmp} {v})"
+        if k == "f":  # NaN in the input or in a bound gives NaN, as PyTorch (a comparison with NaN is false)
             e = f"select({e}, nan(), {' || '.join(f'is_nan({v})' for v in 'abc'[:len(args)])})"
         return self._ew(e, args, k, dt.np)
 
