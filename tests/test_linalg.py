@@ -116,6 +116,32 @@ def test_large_matmul_layouts(device, layout):
     assert_close(r.sum(-1), (a.astype(np.float64) @ b).sum(-1), rtol=1e-4, atol=1e-3)
 
 
+def test_large_matmul_rows_copied_into_textures(device, monkeypatch):
+    """Operands whose rows already are the packed texture's rows (256-byte steps, a multiple of
+    the tile wide) are copied, not packed: B as it is, A given transposed, slices of a wider
+    storage, batches; against float64, with the copies counted on a software adapter."""
+    rng = np.random.default_rng(5)
+    copies = []
+    if device == "wgpu":
+        from wgtorch.backends import for_device
+        q = for_device(wgtorch.device("wgpu"))._init().queue
+        copy = q.copy_to_texture
+        monkeypatch.setattr(q, "copy_to_texture", lambda *a: (copies.append(a[5]), copy(*a)))
+    m, k, n = 64, 37, 128
+    a = rng.standard_normal((3, m, k)).astype(np.float32)
+    b = rng.standard_normal((3, k, n)).astype(np.float32)
+    ta = wgtorch.tensor(a.transpose(0, 2, 1).copy(), device=device).transpose(1, 2)  # rows of A^T: m wide
+    big = np.zeros((3, k, n + 64), np.float32)
+    big[:, :, 64:] = b
+    tb = wgtorch.tensor(big, device=device)[:, :, 64:]  # an offset of 64 floats, rows 192 apart
+    assert_close(ta @ tb, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
+    assert_close(ta[0] @ tb[1], a[0].astype(np.float64) @ b[1], rtol=1e-4, atol=1e-4)
+    c = rng.standard_normal((k, 120)).astype(np.float32)  # rows 480 bytes apart: packed by the kernel
+    assert_close(ta[1] @ wgtorch.tensor(c, device=device), a[1].astype(np.float64) @ c, rtol=1e-4, atol=1e-4)
+    if device == "wgpu" and ta._be._software:
+        assert len(copies) == 2 * 3 + 2 + 1  # A and B of each batch, of the 2-D product, A of the last
+
+
 @pytest.mark.parametrize("dtype", ["int64", "int32", "float64"])
 def test_matmul_dtypes(device, dtype):
     if dtype == "float64" and device != "cpu":

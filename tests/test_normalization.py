@@ -112,10 +112,11 @@ def test_layer_norm_fused_shapes(device, rows, n, shift):
     g = rng.standard_normal((rows, n)).astype(np.float32)
     y.backward(wgtorch.tensor(g, device=device))
     ty.backward(torch.tensor(g))
-    # a row of one element is its own mean: the x gradient is exactly 0, where torch returns
-    # rounding noise amplified by 1/sqrt(eps) (up to ~1e-4), so 0 is the reference there
-    tgx = torch.zeros(rows, 1) if n == 1 else tx.grad
-    for got, want in ((x.grad, tgx), (w.grad, tw.grad), (b.grad, tb.grad)):
+    # a row of one element is its own mean: its normalised value, so the x gradient and the
+    # weight's (a sum over rows of g times it), are exactly 0, where torch returns rounding noise
+    # amplified by 1/sqrt(eps) (up to ~1e-4 per row), so 0 is the reference there
+    tgx, tgw = (torch.zeros(rows, 1), torch.zeros(1)) if n == 1 else (tx.grad, tw.grad)
+    for got, want in ((x.grad, tgx), (w.grad, tgw), (b.grad, tb.grad)):
         scale = float(want.abs().max()) + 1
         assert_close(got, want, rtol=1e-3, atol=(2e-2 if shift else 1e-4) * scale)
 

@@ -90,6 +90,10 @@ class LinalgOps:
             # texel (q, r) = src[off + r * s_r + (4q + t) * s_t]: A transposed, B as it is
             for h, off, s_r, s_t, lim, tex, w in ((a, a.offset + i * abs_, a.strides[-1], a.strides[-2], m, ta, wa),
                                                    (b, b.offset + i * bbs, b.strides[-2], b.strides[-1], n, tb, wb)):
+                if s_t == 1 and lim == 4 * w and off % 4 == 0 and s_r % 64 == 0:
+                    # rows of 4w floats at 256-byte steps are the texture's rows as they are: a plain copy
+                    self.queue.copy_to_texture(h.storage.buffer, 4 * off, 4 * s_r, tex[0], w, kk)
+                    continue
                 words = [off, s_r, s_t, lim, w, kk, 0, 0]
                 self._texture_dispatch(pack, ("pack", h.storage.buffer.uid, id(tex[0])), [h.storage.buffer, tex[1]],
                                        words, (-(-w // 8), -(-kk // 8), 1))
@@ -106,7 +110,8 @@ class LinalgOps:
             if len(pool) >= _MAX_TEXTURES:  # bind groups may name the textures dropped
                 pool.clear()
                 self.bind_groups.clear()
-            usage = self.wgpu.TextureUsage.TEXTURE_BINDING | self.wgpu.TextureUsage.STORAGE_BINDING
+            usage = self.wgpu.TextureUsage.TEXTURE_BINDING | self.wgpu.TextureUsage.STORAGE_BINDING | \
+                self.wgpu.TextureUsage.COPY_DST
             t = self.dev.create_texture(size=(w, h, 1), format=self.wgpu.TextureFormat.rgba32float, usage=usage)
             tex = pool[key] = (t, t.create_view())
         return tex

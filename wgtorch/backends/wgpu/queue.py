@@ -68,15 +68,25 @@ class Queue:
         if src._device is not self.device or dst._device is not self.device:  # made before reinit()
             from .context import STALE
             raise RuntimeError(STALE)
+        self._copy_encoder().copy_buffer_to_buffer(src, src_offset, dst, dst_offset, nbytes)
+
+    def copy_to_texture(self, src, offset, bytes_per_row, texture, w, h):
+        """Rows of a buffer into a w x h texture, in order with the recorded dispatches."""
+        self._copy_encoder().copy_buffer_to_texture({"buffer": src, "offset": offset, "bytes_per_row": bytes_per_row},
+                                                    {"texture": texture}, (w, h, 1))
+
+    def _copy_encoder(self):
+        """The pending encoder, out of any compute pass (copies are recorded outside them), after
+        the held-back work; counts the copy about to be recorded."""
         if self.fusion.ops:
             self.fusion.emit()
-        if self.cpass is not None:  # copies are recorded outside compute passes
+        if self.cpass is not None:
             self.cpass.end()
             self.cpass = None
         if self.encoder is None:
             self.encoder = self.device.create_command_encoder()
-        self.encoder.copy_buffer_to_buffer(src, src_offset, dst, dst_offset, nbytes)
         self.pending += 1
+        return self.encoder
 
     def flush(self):
         if self.fusion.ops:
