@@ -266,14 +266,20 @@ def add_gbs(n, runs):
     return out
 
 
-def _per_op_subprocess(n_ops):
-    """The wgpu per-op figure, in a child with LP_NUM_THREADS=0 (lavapipe's thread
-    wake-up would otherwise dominate tiny dispatches; set before the driver loads)."""
+def _per_op_subprocess(n_ops, turns=3):
+    """The wgpu per-op figure and wgtorch cpu's, taken in turn in one child with LP_NUM_THREADS=0
+    (lavapipe's thread wake-up would otherwise dominate tiny dispatches; set before the driver
+    loads): the host's speed swings for seconds at a time, and the ratio of two figures measured
+    apart would carry a swing. Returns {"g": wgpu, "w": cpu} (the best of each), or None."""
     code = (f"import wgtorch; from wgtorch.benchmarks.__main__ import chain_per_op; "
-            f"print(chain_per_op(wgtorch, 'wgpu', {n_ops}))")
+            f"t = [chain_per_op(wgtorch, d, {n_ops}) for _ in range({turns}) for d in ('wgpu', 'cpu')]; "
+            f"print(min(t[0::2]), min(t[1::2]))")
     env = dict(os.environ, LP_NUM_THREADS="0")
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
-    return float(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else None
+    if r.returncode != 0:
+        return None
+    g, w = map(float, r.stdout.strip().splitlines()[-1].split())
+    return {"g": g, "w": w}
 
 
 # ---- the DataLoader ------------------------------------------------------------------
@@ -349,10 +355,11 @@ def main():
               f"{tv * 1e6 if tv else float('nan'):9.2f} {_ratio(v, tv):>14s}")
 
     n_ops = 20 if args.smoke else 300
-    best = _alternating({"w": lambda: chain_per_op(wgtorch, "cpu", n_ops),
-                         "t": lambda: chain_per_op(torch, "cpu", n_ops) if torch else None,
-                         "g": lambda: _per_op_subprocess(n_ops) if gpu else None}, rounds)
-    cpu_op, torch_op, gpu_op = best["w"], best.get("t"), best.get("g")
+    # (wgtorch's two figures from one child, in turn; torch's in this process, between them)
+    best = _alternating({"p": lambda: (_per_op_subprocess(n_ops) if gpu else None) or
+                         {"w": chain_per_op(wgtorch, "cpu", n_ops)},
+                         "t": lambda: chain_per_op(torch, "cpu", n_ops) if torch else None}, rounds)
+    cpu_op, torch_op, gpu_op = best["p"]["w"], best.get("t"), best["p"].get("g")
     line = f"\nPer-op figure (chain of {2 * n_ops} tiny ops + 1 read-back, µs/op): wgtorch cpu {cpu_op * 1e6:.2f}"
     if torch_op:
         line += f", torch {torch_op * 1e6:.2f}"
