@@ -81,8 +81,8 @@ for _name in ("neg", "negative", "abs", "absolute", "exp", "exp2", "log", "log2"
               "multinomial", "clone", "detach", "numel", "is_floating_point", "is_complex", "contiguous",
               # in-place and small composites (ops/methods.py)
               "abs_", "acos_", "asin_", "atan_", "ceil_", "clamp_", "clamp_max_", "clamp_min_", "clip_", "cos_",
-              "cosh_", "asinh_", "acosh_", "atanh_", "arcsinh_", "arccosh_", "arctanh_", "detach_", "erf_", "erfinv_", "exp2_",
-              "exp_", "expm1_", "fill_", "floor_", "ger", "is_inference",
+              "cosh_", "asinh_", "acosh_", "atanh_", "arcsinh_", "arccosh_", "arctanh_", "detach_", "erf_",
+              "erfinv_", "exp2_", "exp_", "expm1_", "fill_", "floor_", "ger", "is_inference",
               "log10_", "log1p_", "log2_", "log_", "nan_to_num_", "neg_", "reciprocal_", "relu_", "round_",
               "rsqrt_", "sigmoid_", "sin_", "sinh_", "sqrt_", "square_", "tan_", "tanh_", "trunc_", "zero_",
               "positive", "sgn", "frac", "is_same_size", "is_nonzero", "is_signed", "conj", "resolve_conj",

@@ -248,8 +248,8 @@ def _erf(x):
 
 
 # erfinv(a) / a as our own least-squares fits (float64) in w = -log(1 - a^2): in w - 2.5 for w < 5
-# (|a| < 0.9966), in sqrt(w) - 3 for 5 <= w < 17 (float32's whole tail), and a rougher one over
-# 5 <= w < 42 that float64 refines by Newton steps. Highest power first; within 3.5e-8 / 2.5e-6.
+# (|a| < 0.9966), in sqrt(w) - 3 for 5 <= w < 17 (float32's whole tail: 3.5e-8), and a rougher one
+# (2.5e-6) over 5 <= w < 42, float64's tail, which Newton steps refine. Highest power first.
 _ERFINV_C = (-9.1924806416385894e-09, 2.2877990501395454e-08, 4.7137216261842032e-07, -3.4587306139548132e-06,
              -4.9855132048277562e-06, 0.00021833078357136435, -0.0012527075411899588, -0.0041773721531619904,
              0.24664027217714771, 1.5014093569265299)
@@ -268,10 +268,8 @@ def _erfinv(x):
     a = np.abs(x).astype(np.float64)
     with np.errstate(all="ignore"):
         w = np.where(a < 0.5, -np.log1p(-a * a), -np.log((1 - a) * (1 + a)))
-        s = np.sqrt(w) - 3
-        far = _ERFINV_F if x.dtype == np.float64 else _ERFINV_T
-        y = np.where(w < 5, np.polyval(_ERFINV_C, w - 2.5), np.where(w < 17, np.polyval(_ERFINV_T, s),
-                                                                        np.polyval(far, s))) * a
+        tail = _ERFINV_F if x.dtype == np.float64 else _ERFINV_T
+        y = np.where(w < 5, np.polyval(_ERFINV_C, w - 2.5), np.polyval(tail, np.sqrt(w) - 3)) * a
         if x.dtype == np.float64:
             for _ in range(2):  # (1 - a is exact where a >= 1/2)
                 r = np.where(a <= 0.5, _erf64(y) - a, (1 - a) - _erfc64(y))

@@ -54,7 +54,7 @@ PRED = {
     "isnan": {"f": "is_nan(a)", "i": "false", "b": "false"},
     "isinf": {"f": "(bitcast<u32>(a) & 0x7fffffffu) == 0x7f800000u", "i": "false", "b": "false"},
     "isfinite": {"f": "(bitcast<u32>(a) & 0x7f800000u) != 0x7f800000u", "i": "true", "b": "true"},
-    "signbit": {"f": "(bitcast<u32>(a) & 0x80000000u) != 0u", "i": "a < 0", "b": "false"},
+    "signbit": {"f": "sign_bit(a)", "i": "a < 0", "b": "false"},
     "logical_not": {"f": "a == 0.0", "i": "a == 0", "b": "!a"},
 }
 
@@ -88,6 +88,12 @@ BINARY = {
 BOOL_RESULT = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"}
 
 HELPERS = """
+fn sign_bit(x: f32) -> bool {  // (true for -0 and for a NaN with its sign bit set)
+    return (bitcast<u32>(x) & 0x80000000u) != 0u;
+}
+fn with_sign_of(r: f32, x: f32) -> f32 {  // r, negated where x's sign bit is set (-0 included)
+    return select(r, -r, sign_bit(x));
+}
 fn log1p_(x: f32) -> f32 {
     if (abs(x) < 0.5) {  // 2 atanh(s), s = x / (2 + x), by its series: lavapipe's log near 1 is ~2e-8 off
         let s = x / (2.0 + x);  // absolutely, which was 2e-4 of log1p(1e-4) and 20% of log1p(1e-7)
@@ -139,7 +145,7 @@ fn asinh_(x: f32) -> f32 {
     if (a <= 4096.0) {
         r = log1p_(a + a * a / (1.0 + sqrt(1.0 + a * a)));
     }
-    return select(r, -r, (bitcast<u32>(x) & 0x80000000u) != 0u);
+    return with_sign_of(r, x);
 }
 fn acosh_(x: f32) -> f32 {
     if (x < 1.0) { return nan(); }
@@ -154,7 +160,7 @@ fn atanh_(x: f32) -> f32 {
     if (a < 1.0) {
         r = 0.5 * log1p_(2.0 * a / (1.0 - a));
     }
-    return select(r, -r, (bitcast<u32>(x) & 0x80000000u) != 0u);
+    return with_sign_of(r, x);
 }
 fn erfinv_(x: f32) -> f32 {
     // backends/cpu.py's fits of erfinv(a) / a in w = -log(1 - a^2) (w - 2.5 below 5, sqrt(w) - 3 above),
@@ -177,7 +183,7 @@ fn erfinv_(x: f32) -> f32 {
             + t * (-0.00359716029 + t * (0.00147916961 + t * (-5.44827976e-05 + t * (-0.000303883888
             + t * (0.000111935822)))))))));
     }
-    return select(p * a, -(p * a), (bitcast<u32>(x) & 0x80000000u) != 0u);
+    return with_sign_of(p * a, x);
 }
 fn tanh_(x: f32) -> f32 {
     if (is_nan(x) || abs(x) < 0.0005) { return x; }  // tanh(x) = x to float32 precision
@@ -191,7 +197,7 @@ fn erf_(x: f32) -> f32 {
         let a2 = a * a;
         let s = a * (1.1283791671 + a2 * (-0.3761263890 + a2 * (0.1128379167 + a2 * (-0.0268661706
                 + a2 * (0.0052239776 + a2 * -0.0008548327)))));
-        return select(s, -s, (bitcast<u32>(x) & 0x80000000u) != 0u);  // (erf(-0) is -0)
+        return with_sign_of(s, x);  // (erf(-0) is -0)
     }
     let t = 1.0 / (1.0 + 0.5 * a);
     let poly = t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807
@@ -209,7 +215,7 @@ fn pow_(a: f32, b: f32) -> f32 {
         return select(bitcast<f32>(0x7f800000u), bitcast<f32>(0xff800000u), odd_);
     }
     if (a == 0.0 && b < 0.0) {  // WGSL leaves pow(0, b < 0) undefined: +-inf, as C's pow
-        let odd = trunc(b) == b && abs(b % 2.0) == 1.0 && (bitcast<u32>(a) & 0x80000000u) != 0u;
+        let odd = trunc(b) == b && abs(b % 2.0) == 1.0 && sign_bit(a);
         return select(bitcast<f32>(0x7f800000u), bitcast<f32>(0xff800000u), odd);
     }
     let r = pow(abs(a), b);
@@ -232,13 +238,13 @@ fn atan_(x: f32) -> f32 {
     }
     let z = t * t;
     let r = base + (t + t * z * (-0.33332938 + z * (0.19977359 + z * (-0.13874431 + z * 0.08044404))));
-    return select(r, -r, (bitcast<u32>(x) & 0x80000000u) != 0u);  // (atan(-0) is -0)
+    return with_sign_of(r, x);  // (atan(-0) is -0)
 }
 fn atan2_(y: f32, x: f32) -> f32 {
     if (is_nan(y) || is_nan(x)) { return nan(); }
     if (y == 0.0) {  // +-0 or +-pi by the signs, as C (lavapipe gives 3pi/4 at (0, 0))
-        let r = select(0.0, 3.14159265358979, x < 0.0 || (x == 0.0 && (bitcast<u32>(x) & 0x80000000u) != 0u));
-        return select(r, -r, (bitcast<u32>(y) & 0x80000000u) != 0u);
+        let r = select(0.0, 3.14159265358979, x < 0.0 || (x == 0.0 && sign_bit(x)));
+        return with_sign_of(r, y);
     }
     let yi = abs(y) > 3.4e38;
     if (x == 0.0 || (yi && abs(x) <= 3.4e38)) { return select(1.5707964, -1.5707964, y < 0.0); }
@@ -266,7 +272,7 @@ fn fmod_(a: f32, b: f32) -> f32 {
         if (s > r) { s = s * 0.5; }
         r = r - s;
     }
-    return select(r, -r, a < 0.0 || (a == 0.0 && (bitcast<u32>(a) & 0x80000000u) != 0u));
+    return select(r, -r, a < 0.0 || (a == 0.0 && sign_bit(a)));
 }
 fn fremainder_(a: f32, b: f32) -> f32 {
     // PyTorch's rule: the exact fmod, moved to the divisor's sign
