@@ -1,6 +1,7 @@
 """Leaves keep fresh gradients without a copy; that must never make two
 gradients (or a gradient and a caller's tensor) share storage."""
 import numpy as np
+import pytest
 
 import wgtorch
 from conftest import assert_close, to_np
@@ -65,6 +66,23 @@ def test_linear_weight_gradient_layout_and_value(device):
     assert_close(w.grad, g.T @ xv, rtol=1e-5, atol=1e-5)
     assert_close(b.grad, g.sum(0), rtol=1e-5, atol=1e-5)
     assert w.grad.is_contiguous()
+
+
+@pytest.mark.parametrize("batch", [(5,), (2, 5), (2, 1, 5)])
+def test_matmul_weight_gradient_is_made_in_the_weights_layout(device, batch):
+    """x @ w.t() (nn.Linear without addmm: any batch shape) gives w a contiguous gradient, computed
+    as one GEMM in w's own layout (no copy at accumulation), with the right values."""
+    rng = np.random.default_rng(len(batch))
+    w = wgtorch.tensor(rng.standard_normal((4, 3)).astype(np.float32), device=device, requires_grad=True)
+    x = wgtorch.tensor(rng.standard_normal(batch + (3,)).astype(np.float32), device=device, requires_grad=True)
+    g = rng.standard_normal(batch + (4,)).astype(np.float32)
+    seen = []
+    w.register_hook(lambda grad: seen.append(grad.is_contiguous()))
+    (x @ w.t()).backward(wgtorch.tensor(g, device=device))
+    assert seen == [True]
+    g2, x2 = g.reshape(-1, 4).astype(np.float64), to_np(x).reshape(-1, 3).astype(np.float64)
+    assert_close(w.grad, g2.T @ x2, rtol=1e-5, atol=1e-5)
+    assert_close(x.grad, g.astype(np.float64) @ to_np(w).astype(np.float64), rtol=1e-5, atol=1e-5)
 
 
 def test_broadcast_gradient_is_kept_dense_and_writable(device):

@@ -263,6 +263,31 @@ def test_chunk_split_unbind(device):
     assert len(wgtorch.unbind(x)) == 7
 
 
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_unbind_backward_is_one_node(device, dim):
+    """unbind (and iterating a tensor) records one UnbindBackward0 whose gradient stacks the
+    pieces' gradients, zeros for the pieces not used; its views refuse in-place changes, as torch's."""
+    a = np.random.default_rng(dim + 5).standard_normal((3, 4, 5)).astype(np.float32)
+    x = wgtorch.tensor(a, device=device, requires_grad=True)
+    pieces = (x * 1).unbind(dim)
+    assert all(p.grad_fn.name() == "UnbindBackward0" for p in pieces)
+    assert [p._out_nr for p in pieces] == list(range(a.shape[dim]))
+    (pieces[0] * 2 + pieces[-1] * pieces[-1]).sum().backward()
+    want = np.zeros_like(a, dtype=np.float64)
+    first = (slice(None),) * (dim % 3) + (0,)
+    last = (slice(None),) * (dim % 3) + (-1,)
+    want[first] += 2
+    want[last] += 2 * a[last].astype(np.float64)
+    assert_close(x.grad, want, rtol=1e-6, atol=1e-6)
+    with pytest.raises(RuntimeError, match="Output 1 of Unbind is a view and is being modified inplace"):
+        pieces[1].add_(1)
+    rows = list(x * 1)  # iteration is unbind(0)
+    assert rows[0].grad_fn.name() == "UnbindBackward0"
+    with wgtorch.no_grad():
+        (x * 1).unbind(dim)[0].add_(1)  # nothing recorded: allowed
+
+
 def test_movedim(device):
     x, a = base(device)
     assert_close(x.movedim(0, 2), np.moveaxis(a, 0, 2), rtol=0, atol=0)

@@ -21,6 +21,7 @@ class Node:
     _pre_hooks = None   # {output index: [hook]}
     _retained = None    # [(output index, weakref to tensor)]
     input_dtypes = None  # set when the inputs' dtypes differ: their gradients are cast back to them
+    multi_view = None   # the op's name where the node's outputs are views of one input (unbind)
 
     def __init__(self, *saved, **attrs):
         """saved: tensors the backward needs (checked for in-place changes);

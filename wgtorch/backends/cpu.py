@@ -207,6 +207,7 @@ _ERF_P = (1.1283791274923942, -0.37612349946569185, 0.11280365106701279, -0.0267
           0.004923284094809428, -0.0005654111894664372)
 _ERFC_Q = (-1.266676840693631, 1.0157679074349373, 0.28877123966759993, 0.31892761802192904,
            -0.38758234380812423, -0.08600111840034387, 0.11849399014607902)
+_ERF_P_HALF = tuple(c / 2 for c in _ERF_P)
 
 
 def _horner(coefs, x):
@@ -219,22 +220,24 @@ def _horner(coefs, x):
     return r
 
 
-def _erf(x):
-    """erf to float32 accuracy in float32 arithmetic (NumPy has none). The series branch runs over
-    every element, the tail branch (|x| >= 1) only over the elements there: most activations are
-    small. float64 gets libm's erf."""
+def _erf(x, half=False):
+    """erf (or erf / 2 with half=True: bit for bit half of it) to float32 accuracy in float32
+    arithmetic (NumPy has none). The series branch runs over every element, the tail branch
+    (|x| >= 1) only over the elements there: most activations are small. float64 gets libm's erf."""
     if x.dtype == np.float64:
-        return _erf64(x)
+        r = _erf64(x)
+        return r * 0.5 if half else r
     shape, dtype = x.shape, x.dtype
-    x = x.astype(np.float32, copy=False).reshape(-1)
-    a = np.abs(x)
-    u = a * a
+    z = x.astype(np.float32, copy=False).reshape(-1)
     with np.errstate(invalid="ignore", over="ignore"):  # (infinite x: the tail branch gives its value)
-        r = _horner(_ERF_P, u)
-        r *= a
+        u = z * z
+        r = _horner(_ERF_P_HALF if half else _ERF_P, u)  # (halved coefficients: exactly half of each step)
+        r *= z  # erf is odd: z's sign comes along (erf(-0) = -0)
     far = np.flatnonzero(u >= 1)
     if far.size:
-        t = np.minimum(a[far], np.float32(4))  # erf(4) rounds to 1 in float32: keep the fit's range
+        zf = z[far]
+        t = np.abs(zf)
+        np.minimum(t, np.float32(4), out=t)  # erf(4) rounds to 1 in float32: keep the fit's range
         t *= np.float32(0.5)
         t += np.float32(1)
         np.reciprocal(t, out=t)
@@ -243,8 +246,11 @@ def _erf(x):
         with np.errstate(under="ignore"):
             np.exp(big, out=big)
         big *= t
-        r[far] = np.subtract(np.float32(1), big, out=big)
-    return np.copysign(r, x, out=r).reshape(shape).astype(dtype, copy=False)
+        one = np.float32(0.5 if half else 1)
+        if half:
+            big *= one
+        r[far] = np.copysign(np.subtract(one, big, out=big), zf, out=big)
+    return r.reshape(shape).astype(dtype, copy=False)
 
 
 # erfinv(a) / a as our own least-squares fits (float64) in w = -log(1 - a^2): in w - 2.5 for w < 5
@@ -278,13 +284,29 @@ def _erfinv(x):
     return np.copysign(y, x).astype(x.dtype)
 
 
+_PIECE = 1 << 18  # elements per piece where an op makes many passes: its temporaries stay in cache
+
+
+def _by_pieces(fn, out, *arrays):
+    """fn(*pieces, out=piece of out) over cache-sized pieces of equal-shaped contiguous arrays."""
+    flat = [a.reshape(-1) for a in arrays]
+    dest = out.reshape(-1)
+    for i in range(0, dest.size, _PIECE):
+        fn(*(f[i:i + _PIECE] for f in flat), out=dest[i:i + _PIECE])
+    return out
+
+
 def _gelu(x):
     """x Phi(x), Phi the standard normal cdf (GELU as one op)."""
-    p = _erf(x * x.dtype.type(_SQRT1_2))  # a new array: the rest in place, the same roundings
-    p += 1
-    p *= 0.5
-    p *= x
-    return _arr(p)
+    if x.dtype == np.float32 and x.size > _PIECE:
+        return _by_pieces(_gelu_piece, np.empty(x.shape, x.dtype), np.ascontiguousarray(x))
+    return _arr(_gelu_piece(x))
+
+
+def _gelu_piece(x, out=None):
+    p = _erf(x * x.dtype.type(_SQRT1_2), half=True)  # a new array: the rest in place
+    p += 0.5  # (Phi = 1/2 + erf/2 is bit for bit (1 + erf) / 2: halving is exact)
+    return np.multiply(p, x, out=p if out is None else out)
 
 
 def gelu_grad(g, x, y, dt):
@@ -295,25 +317,37 @@ def gelu_grad(g, x, y, dt):
     if x.dtype is _BITS or x.dtype == np.float16:
         r = gelu_grad(_f32(g), _f32(x), None, _F32)
         return bf16.encode(r) if x.dtype is _BITS else r.astype(np.float16)
+    if y is not None and x.dtype == np.float32:
+        shape = x.shape if g.shape == x.shape else np.broadcast_shapes(g.shape, x.shape)
+        g, x, y = (np.ascontiguousarray(a if a.shape == shape else np.broadcast_to(a, shape)) for a in (g, x, y))
+        return _by_pieces(_gelu_grad_f32, np.empty(shape, np.float32), g, x, y)
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        t = np.multiply(x, x)  # g (phi + x exp(-x^2 / 2) / sqrt(2 pi)), in place on this buffer
-        if y is not None and x.dtype == np.float32:
-            phi = np.divide(y, x)
-            # where x^2 is 0 (|x| < 4e-23: Phi(x) rounds to 1/2, y to x/2, but y / x may be 0/0 or
-            # lose a denormal's bits) or not finite (|x| > 1.8e19: Phi is the step, y / x may be
-            # inf / inf; NaN stays NaN), one pass over x^2's bits finds the few elements to set
-            odd = t.view(np.uint32) - np.uint32(1) >= np.uint32(0x7F7FFFFF)
-            if odd.any():
-                phi[odd] = np.where(t[odd] == 0, np.float32(0.5), x[odd] > 0)
-        else:
-            phi = 0.5 * (1 + _erf(x * x.dtype.type(_SQRT1_2)))
-        t *= x.dtype.type(-0.5)
-        np.exp(t, out=t)
-        t *= x
-        t *= x.dtype.type(_INV_SQRT_2PI)
-        t += phi
-        t *= g
-        return _arr(t)
+        phi = 0.5 * (1 + _erf(x * x.dtype.type(_SQRT1_2)))
+        return _arr(_add_x_pdf(np.multiply(x, x), x, phi, g))
+
+
+def _gelu_grad_f32(g, x, y, out):
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        t = np.multiply(x, x, out=out)
+        phi = np.divide(y, x)
+        # where x^2 is 0 (|x| < 4e-23: Phi(x) rounds to 1/2, y to x/2, but y / x may be 0/0 or
+        # lose a denormal's bits) or not finite (|x| > 1.8e19: Phi is the step, y / x may be
+        # inf / inf; NaN stays NaN), one pass over x^2's bits finds the few elements to set
+        odd = t.view(np.uint32) - np.uint32(1) >= np.uint32(0x7F7FFFFF)
+        if odd.any():
+            phi[odd] = np.where(t[odd] == 0, np.float32(0.5), x[odd] > 0)
+        return _add_x_pdf(t, x, phi, g)
+
+
+def _add_x_pdf(t, x, phi, g):
+    """g (phi + x pdf(x)), in place on t = x^2."""
+    t *= x.dtype.type(-0.5)
+    np.exp(t, out=t)
+    t *= x
+    t *= x.dtype.type(_INV_SQRT_2PI)
+    t += phi
+    t *= g
+    return t
 
 
 def _f32(a):

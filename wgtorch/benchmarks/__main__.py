@@ -388,7 +388,8 @@ def main():
     for name in ("gpt", "cnn"):
         line = f"{name:4s}"
         model_steps = {"w": _warm_step(wgtorch, name, "cpu"), "t": _warm_step(torch, name, "cpu") if torch else None}
-        best = _interleaved({k: f for k, f in model_steps.items() if f}, 1, 1 if args.smoke else 4, warm=1)
+        rounds = 1 if args.smoke else {"gpt": 5, "cnn": 20}[name]  # (a CNN step is ~10x shorter and swings more)
+        best = _interleaved({k: f for k, f in model_steps.items() if f}, 1, rounds, warm=1)
         w, t = (best[k] * 1e3 if k in best else None for k in "wt")
         line += f"   wgtorch cpu {w:9.1f}" if w else "   wgtorch cpu: its layers are not there yet"
         if torch:

@@ -128,6 +128,11 @@ def check_inplace(a):
     if grad_mode.enabled and a._rg:
         if a._grad_fn is None:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        if a._grad_fn.multi_view:
+            raise RuntimeError(f"Output {a._out_nr} of {a._grad_fn.multi_view} is a view and is being modified "
+                               "inplace. This view is the output of a function that returns multiple views. Such "
+                               "functions do not allow the output views to be modified inplace. You should replace "
+                               "the inplace operation by an out-of-place one.")
         base = a._base
         if base is not None and base._grad_fn is None and base._rg:
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place "

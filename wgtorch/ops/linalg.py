@@ -21,6 +21,12 @@ def _check(fn, a, b):
         raise NotImplementedError(f"\"{fn}\" not implemented for 'Bool'")
 
 
+def _transposed(m):
+    """m is a contiguous matrix's .t() (nn.Linear passes weight.t()): its gradient is best made in
+    the weight's own layout, so that the weight's .grad is contiguous without a copy."""
+    return m._be.strides(m._data) == (1, m._data.shape[0])
+
+
 class MatmulBackward(Node):
     def __init__(self, a, b):
         self.save(a, b)
@@ -29,8 +35,10 @@ class MatmulBackward(Node):
         a, b = self.saved_tensors
         ga = sum_to(g.matmul(b.mT), a.shape) if a._rg else None
         gb = None
-        if b._rg and b.ndim == 2 and a.ndim > 2:  # a weight shared by a batch: one GEMM over all rows
-            gb = a.reshape(-1, a.shape[-1]).mT.matmul(g.reshape(-1, g.shape[-1]))
+        if b._rg and b.ndim == 2:  # (a weight shared by a batch: one GEMM over all rows)
+            a2 = a.reshape(-1, a.shape[-1]) if a.ndim > 2 else a
+            g2 = g.reshape(-1, g.shape[-1]) if g.ndim > 2 else g
+            gb = g2.mT.matmul(a2).mT if _transposed(b) else a2.mT.matmul(g2)
         elif b._rg:
             gb = sum_to(a.mT.matmul(g), b.shape)
         return ga, gb
@@ -173,8 +181,7 @@ class AddmmBackward0(Node):
         gi = sum_to(g if self.beta == 1 else g * self.beta, self.ishape)
         gs = g if self.alpha == 1 else g * self.alpha
         be, T = gs._be, (1, 0)
-        # nn.Linear passes weight.t(): produce its gradient in the weight's own layout
-        weight_t = m2._rg and be.strides(m2._data) == (1, m2._data.shape[0])
+        weight_t = m2._rg and _transposed(m2)
         if grad_mode.enabled or gs._dtype is not m1._dtype:  # create_graph: recorded Tensor ops
             g1 = gs.mm(m2.t()) if m1._rg else None
             g2 = None

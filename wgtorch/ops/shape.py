@@ -358,11 +358,28 @@ def tensor_split(x, indices_or_sections, dim=0):
     return split(x, sizes, d)
 
 
+class UnbindBackward0(Node):
+    """One node for all of unbind's views: their gradients are stacked once (a select per view
+    would each make a zero tensor of the input's size, and the engine would sum them)."""
+    multi_view = "Unbind"
+
+    def __init__(self, dim, n):
+        self.dim, self.n_out = dim, n
+
+    def backward(self, *grads):
+        like = next(g for g in grads if g is not None)
+        return stack([like.new_zeros(like.shape) if g is None else g for g in grads], self.dim)
+
+
 def unbind(x, dim=0):
     if x.ndim == 0:
         raise IndexError("Dimension specified as 0 but tensor has no dimensions")
     d = wrap_dim(dim, x.ndim)
-    return tuple(select(x, d, i) for i in range(x.shape[d]))
+    with grad_mode.no_grad():
+        outs = tuple(select(x, d, i) for i in range(x.shape[d]))
+    if outs and grad_mode.enabled and x._rg:
+        attach(UnbindBackward0(d, len(outs)), (x,), outs)
+    return outs
 
 
 def movedim(x, source, destination):

@@ -49,19 +49,6 @@ class _Split(Function):
         return cat(grads, ctx.dim), None, None
 
 
-class _Unbind(Function):
-    """x.unbind(dim) with one backward node (a stack)."""
-
-    @staticmethod
-    def forward(ctx, x, dim):
-        ctx.dim = dim
-        return x.unbind(dim)
-
-    @staticmethod
-    def backward(ctx, *grads):
-        return stack(grads, ctx.dim), None
-
-
 def _split(x, n):
     """The last dim of 2-D x in n equal pieces."""
     h = x.shape[-1] // n
@@ -246,7 +233,7 @@ class RNNBase(Module):
                 xp = _proj(x2d, p["w_ih"], b_ih).view(*lead, -1)
                 h = _like(h0[idx], xp)
                 c = _like(c0[idx], xp) if lstm else None
-                xs = _Unbind.apply(xp, tdim)
+                xs = xp.unbind(tdim)
                 hs = []
                 for xt in (reversed(xs) if direction == 1 else xs):
                     h, c = self._step(xt, h, c, p, b_hh)
