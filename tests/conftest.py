@@ -35,6 +35,18 @@ def device(request):
     return request.param
 
 
+def use_generator_path(path):
+    """Makes the cpu generator run `path`: "native" (its compiled loops; CI sets
+    WGTORCH_REQUIRE_NATIVE=1, so a machine that cannot build them fails there) or "numpy"."""
+    from wgtorch import _native, random
+    if path == "native" and _native.library() is None:
+        msg = "the compiled random-number loops could not be built (no C compiler, or WGTORCH_NATIVE=0)"
+        if os.environ.get("WGTORCH_REQUIRE_NATIVE") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    random.NATIVE = path == "native"
+
+
 # float64 does not exist on wgpu (a TypeError, as PyTorch's MPS; test_wgpu_device
 # checks that): float64 cases of device-parametrised tests, and tests marked
 # @pytest.mark.float64 (they exercise float64 throughout), are not generated there.

@@ -8,6 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import wgtorch
+from conftest import use_generator_path
+from wgtorch import random as wgrandom
 from wgtorch.ops import conversion as cv
 
 FLOATS = ["float32", "float64", "float16", "bfloat16"]
@@ -15,6 +17,14 @@ SIZES = st.sampled_from([0, 1, 2, 15, 16, 17, 31, 32, 33, 47, 100, 1001])
 SEEDS = st.integers(0, 2 ** 64 - 1)
 # the fixtures used with @given below only skip or return torch: nothing to reset between examples
 _stateless_fixtures = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module", params=["native", "numpy"], autouse=True)
+def generator_path(request):
+    """Every test here runs on both paths of the cpu generator: its compiled loops and NumPy's code."""
+    use_generator_path(request.param)
+    yield request.param
+    wgrandom.NATIVE = True
 
 
 def _bits(t):

@@ -2,7 +2,9 @@
 
 A Generator wraps NumPy's MT19937 seeded the way PyTorch seeds its CPU generator (the 32-bit
 init_genrand), so ``manual_seed(s); rand(n)`` gives PyTorch's numbers. Draws come out as raw 32-bit
-words (vectorised C); the transforms below follow PyTorch 2.13's CPU kernels (see each method).
+words; the transforms below follow PyTorch 2.13's CPU kernels (see each method). The twister and the
+float32 Box-Muller run as compiled loops where the machine can build them (_native), else as NumPy
+code: the same numbers either way.
 The same object also holds the wgpu device's Philox seed and offset.
 
 Bit for bit with torch 2.13 on cpu (tests/test_random_torch_streams.py): rand, randn, randint,
@@ -23,12 +25,13 @@ import math
 
 import numpy as np
 
-from . import _normal_fill
+from . import _native, _normal_fill
 from .device import device as _device
 
 DEFAULT_SEED = 67280421310721  # PyTorch's default CPU seed
 _STATE_BYTES = 5056            # sizeof(CPUGeneratorImplState): torch.get_rng_state() is this many uint8
 _MT_N = 624
+NATIVE = True  # the compiled loops (_native) run where they could be built; False: NumPy's code only
 
 
 class Generator:
@@ -118,7 +121,18 @@ class Generator:
     def words(self, n):
         """n raw 32-bit draws (uint32), as PyTorch's random()."""
         self._fresh = self._fresh and n == 0
+        lib = _compiled()
+        if lib is not None:
+            return self._twist_in_c(lib.mt_words, np.empty(n, np.uint32))
         return self._words.integers(0, 1 << 32, size=n, dtype=np.uint32)
+
+    def _twist_in_c(self, fn, out):
+        """fn (a compiled loop) continues the NumPy generator's stream into out, in its own state
+        (NumPy's {uint32 key[624]; int pos}: _native checks that layout when it loads)."""
+        addr = self._mt.ctypes.state_address
+        with self._mt.lock:  # (the lock NumPy's own draws take)
+            fn(addr, addr + 4 * _MT_N, out.ctypes.data, out.size)
+        return out
 
     def random32(self, n):
         return self.words(n).astype(np.uint64)
@@ -134,6 +148,10 @@ class Generator:
         bits of random() as a float (rounded to the dtype for half: torch 2.13's rand does the same)."""
         if np_dtype == np.float64:
             return (self.random64(n) & np.uint64((1 << 53) - 1)).astype(np.float64) * 2.0 ** -53
+        lib = _compiled()
+        if lib is not None:
+            self._fresh = self._fresh and n == 0
+            return self._twist_in_c(lib.mt_uniform, np.empty(n, np.float32)).astype(np_dtype, copy=False)
         w = self.words(n)
         w &= np.uint32(0xFFFFFF)
         return (w.astype(np.float32) * np.float32(2.0 ** -24)).astype(np_dtype, copy=False)
@@ -184,10 +202,9 @@ class Generator:
         out = self.uniform(16 * full if half else n, np.float32)  # the normals overwrite their uniforms
         if half and n % 16:
             out = np.concatenate((out, np.empty(n % 16, np.float32)))
-        body = out[:16 * full].reshape(-1, 16)
-        _normal_fill.normal_blocks(body, m, s, out=body)
+        _normal_blocks(out[:16 * full].reshape(-1, 16), m, s)
         if n % 16:
-            out[n - 16:] = _normal_fill.normal_blocks(self.uniform(16, np.float32).reshape(1, 16), m, s)[0]
+            out[n - 16:] = _normal_blocks(self.uniform(16, np.float32).reshape(1, 16), m, s)[0]
         return out if bfloat16 else out.astype(np_dtype, copy=False)
 
     def random_below(self, n, bound, wide_from=1 << 28):
@@ -200,6 +217,20 @@ class Generator:
                 return bits.view(np.int64)
             return (bits % np.uint64(bound)).astype(np.int64)
         return (self.random32(n) % np.uint64(bound)).astype(np.int64)
+
+
+def _compiled():
+    """The compiled loops, or None (NumPy's code then: the same numbers)."""
+    return _native.library() if NATIVE else None
+
+
+def _normal_blocks(u, mean, std):
+    """PyTorch's float32 Box-Muller over the rows of 16 uniforms of u (contiguous), in place."""
+    lib = _compiled()
+    if lib is None:
+        return _normal_fill.normal_blocks(u, mean, std, out=u)
+    lib.normal_blocks(u.ctypes.data, len(u), mean, std)
+    return u
 
 
 def _fma64(z, std, mean):

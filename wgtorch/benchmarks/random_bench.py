@@ -18,17 +18,22 @@ def _best(fn, repeat):
 
 def normals_vs_torch(n=10_000_000, repeat=3, verbose=True):
     """Best-of-`repeat` seconds for `randn(n)` (float32, cpu) in wgtorch and in torch (None when torch is
-    not installed or is the alias), and wgtorch's time over torch's (None without torch)."""
-    wgtorch.manual_seed(0)
-    ours = _best(lambda: wgtorch.randn(n), repeat)
-    theirs = None
+    not installed or is the alias), taken in turn, and wgtorch's time over torch's (None without torch)."""
+    torch = None
     try:
         import torch
-        if torch is not wgtorch:
-            torch.manual_seed(0)
-            theirs = _best(lambda: torch.randn(n), repeat)
+        torch = None if torch is wgtorch else torch
     except ImportError:
         pass
+    wgtorch.manual_seed(0)
+    if torch is not None:
+        torch.manual_seed(0)
+    ours = theirs = float("inf")
+    for _ in range(repeat):  # (in turn: a burst of load on a shared machine falls on both)
+        ours = min(ours, _best(lambda: wgtorch.randn(n), 1))
+        if torch is not None:
+            theirs = min(theirs, _best(lambda: torch.randn(n), 1))
+    theirs = None if torch is None else theirs
     ratio = None if theirs is None else ours / theirs
     if verbose:
         line = f"randn({n:,}) float32 cpu: wgtorch {ours * 1e3:.0f} ms"
