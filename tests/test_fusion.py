@@ -273,6 +273,24 @@ def test_repeated_structures_fuse_after_a_few_runs(monkeypatch):
         assert sent == (["ew"] * 4 if step < 2 else ["fused"])
 
 
+def test_an_op_that_cannot_join_leaves_no_binding_behind(fuse):
+    """An op reading an outside tensor and another element of a group's result ends the group; the
+    outside tensor must not stay among the group's bindings (hypothesis found a group then sent
+    with one buffer more than the kernel compiled for its structure had: a validation error)."""
+    xs, ys = rnd(2, 3).astype(np.float64), rnd(2, 3, seed=1).astype(np.float64)
+    x, y = wgtorch.tensor(xs, dtype=wgtorch.float32, device="wgpu"), wgtorch.tensor(ys, dtype=wgtorch.float32, device="wgpu")
+    a = x.neg()
+    b = a.exp()
+    assert_close(b, np.exp(-xs))  # the group (x -> neg -> exp) is sent: its kernel has x's binding
+    for _ in range(2):
+        a = x.neg()
+        b = a.exp()
+        c = y + a[0]  # a[0]: the group's result read as a broadcast row
+        assert_close(b, np.exp(-xs))
+        assert_close(c, ys - xs[0])
+    assert fuse["fused"] >= 3
+
+
 ops_1 = ["neg", "exp", "sin", "tanh", "sigmoid", "relu", "abs", "square"]
 ops_2 = ["add", "sub", "mul", "maximum"]
 

@@ -500,6 +500,33 @@ def test_index_add_matches_torch_and_errors(device, oracle):
         settle(device)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int64"])
+@pytest.mark.parametrize("rows", [[3, 0, 3, -1, 3, 5], [2], list(range(6))])
+def test_index_put_accumulate_rows(device, oracle, dtype, rows):
+    """x.index_put_((idx,), v, accumulate=True) over rows (an embedding's backward): repeated and
+    negative indices summed, against float64 and torch; and its embedding gradient."""
+    if device == "wgpu" and dtype == "int64":
+        dtype = "int32"
+    a = (arr((6, 4, 3), seed=3) * 4).astype(dtype)
+    v = (arr((len(rows), 4, 3), seed=4) * 4).astype(dtype)
+    idx = np.array(rows)
+    ref = a.astype(np.float64)
+    np.add.at(ref, (idx,), v.astype(np.float64))
+    got = wgtorch.tensor(a, device=device).index_put_((L(idx, device),), wgtorch.tensor(v, device=device),
+                                                       accumulate=True)
+    tol = 2e-2 if dtype == "float16" else 1e-5
+    assert_close(got, ref, rtol=tol, atol=tol)
+    want = oracle.tensor(a).index_put_((oracle.tensor(idx),), oracle.tensor(v), accumulate=True)
+    assert_close(got, want.numpy(), rtol=tol, atol=tol)
+    if dtype == "float32":
+        w = wgtorch.tensor(a.reshape(6, 12), device=device, requires_grad=True)
+        g = arr((len(rows), 12), seed=5)
+        wgtorch.nn.functional.embedding(L(idx % 6, device), w).backward(wgtorch.tensor(g, device=device))
+        ref_g = np.zeros((6, 12))
+        np.add.at(ref_g, idx % 6, g.astype(np.float64))
+        assert_close(w.grad, ref_g, rtol=1e-5, atol=1e-5)
+
+
 # ---------------------------------------------------------------------------
 # masked_fill / masked_select / where / nonzero
 # ---------------------------------------------------------------------------

@@ -93,12 +93,14 @@ class Fusion:
         an earlier result read at another element."""
         wiring, words = [plan[12]], sbits
         producer, ops = self.producer, self.ops
+        for h, (lay, t, _) in zip(handles, plan[13]):  # checked before any binding is added for the op
+            p = producer.get(h.storage.uid)
+            if p is not None and (lay != "c" or h.offset or ops[p][0][10] != t):
+                return None
         for h, (lay, t, strides) in zip(handles, plan[13]):
             hs = h.storage
             p = producer.get(hs.uid)
             if p is not None:
-                if lay != "c" or h.offset or ops[p][0][10] != t:
-                    return None
                 wiring.append(p)
                 continue
             slot = self.ext.get((hs.uid, t))
@@ -148,8 +150,9 @@ class Fusion:
         live = tuple(live)
         self._reset()
         plan = ops[0][0]
-        # the structure: kernel ids and wiring of the ops, and which results are written
-        struct = (plan[4], tuple([r[2] for r in ops]), live)
+        # the structure: kernel ids and wiring of the ops, which results are written, and the outside
+        # bindings (the wiring names them all; counted too, as the kernel's source depends on it)
+        struct = (plan[4], tuple([r[2] for r in ops]), live, len(ext_bufs))
         # hashed once here: the kernel key is a small id (never reused: the table may be cleared)
         seen = self.seen.get(struct)
         if seen is None:
@@ -166,7 +169,7 @@ class Fusion:
         writable = tuple(range(len(ext_bufs), len(bufs)))
         if kernel not in be.pipelines:
             try:
-                be._pipeline(kernel, len(bufs), fused_source(struct, len(ext_bufs)), writable)
+                be._pipeline(kernel, len(bufs), fused_source(struct), writable)
             except RuntimeError as e:  # a generator bug must not stop the program: the per-op kernels still work
                 self.failed.add(sid)
                 warnings.warn(f"wgtorch: a fused elementwise kernel failed to compile; running its ops one by one:"
@@ -208,9 +211,9 @@ _KEY_IDS, _KEYS = {}, []
 _STRUCT_IDS = itertools.count()
 
 
-def fused_source(struct, n_ext):
+def fused_source(struct):
     """The WGSL of one fused group (see shaders/fused.wgsl)."""
-    nd, ops, live = struct
+    nd, ops, live, n_ext = struct
     ops = [(_KEYS[sig[0]], sig[1:]) for sig in ops]
     word_i = [0]
 
