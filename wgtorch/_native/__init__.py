@@ -8,14 +8,7 @@ _normal_fill.py computes (the tests compare each path with torch, and the two wi
 Where no C compiler is found, or WGTORCH_NATIVE=0, `library()` is None and the NumPy code runs: the
 same numbers, slower. The shared object is cached per source, compiler, flags and machine in
 $WGTORCH_CACHE_DIR, else $XDG_CACHE_HOME/wgtorch, else ~/.cache/wgtorch."""
-import ctypes
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
-import warnings
+import os  # (the rest is imported when the loops are first needed: `import wgtorch` stays light)
 
 _SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "random.c")
 # -march=native makes fmaf one instruction (the source asks for no other fusion); a compiler that
@@ -38,6 +31,7 @@ def library():
 
 
 def _compiler():
+    import shutil
     cc = os.environ.get("CC")
     if cc and shutil.which(cc):
         return shutil.which(cc)
@@ -58,6 +52,7 @@ def _cache_dir():
 
 def _machine():
     """What a -march=native build depends on: the OS, the architecture and the CPU's features."""
+    import platform
     text = platform.platform() + platform.machine() + platform.processor()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -68,6 +63,9 @@ def _machine():
 
 
 def _load():
+    import ctypes
+    import hashlib
+    import warnings
     cc = _compiler()
     if cc is None:
         return None
@@ -92,6 +90,8 @@ def _load():
 
 def _build(cc, flags, path):
     """Compile into a temporary file and move it into place (atomic: processes may race here)."""
+    import subprocess
+    import tempfile
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=os.path.dirname(path))
@@ -111,6 +111,7 @@ def _build(cc, flags, path):
 
 
 def _declare(lib):
+    import ctypes
     p, n = ctypes.c_void_p, ctypes.c_int64
     lib.mt_words.argtypes = lib.mt_uniform.argtypes = [p, p, p, n]
     lib.normal_blocks.argtypes = [p, n, ctypes.c_float, ctypes.c_float]
