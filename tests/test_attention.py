@@ -393,3 +393,34 @@ def test_encoder_decoder_stacks_match_torch(oracle, device):
     _check_params(wdec, tdec, device)
     # the clones are independent copies
     assert wenc.layers[0].linear1.weight is not wenc.layers[1].linear1.weight
+
+
+@pytest.mark.parametrize("batch_first, norm_first", [(False, False), (True, True)])
+def test_transformer_matches_torch(oracle, device, batch_first, norm_first):
+    """nn.Transformer: its encoder and decoder stacks with their final norms, masks from
+    generate_square_subsequent_mask, padding masks; outputs and every gradient as torch's."""
+    kw = dict(d_model=D, nhead=NH, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=FF, dropout=0.0,
+              batch_first=batch_first, norm_first=norm_first)
+    tm, wm = oracle.nn.Transformer(**kw), nn.Transformer(**kw)
+    assert list(wm.state_dict()) == list(tm.state_dict())
+    wm = _copy(oracle, tm, wm, device)
+    src_shape, tgt_shape = ((2, 5, D), (2, 4, D)) if batch_first else ((5, 2, D), (4, 2, D))
+    s, ts = _pair(oracle, src_shape, device, 1)
+    t, tt = _pair(oracle, tgt_shape, device, 2)
+    mask = wgtorch.nn.Transformer.generate_square_subsequent_mask(4, device=device)
+    tmask = oracle.nn.Transformer.generate_square_subsequent_mask(4)
+    assert_close(mask, tmask, rtol=0, atol=0)
+    pad = np.array([[False] * 4 + [True], [False] * 5])
+    y = wm(s, t, tgt_mask=mask, src_key_padding_mask=wgtorch.tensor(pad, device=device),
+           memory_key_padding_mask=wgtorch.tensor(pad, device=device), tgt_is_causal=True)
+    ty = tm(ts, tt, tgt_mask=tmask, src_key_padding_mask=oracle.tensor(pad), memory_key_padding_mask=oracle.tensor(pad),
+            tgt_is_causal=True)
+    assert_close(y, ty, rtol=RTOL[device], atol=ATOL[device])
+    _backward(oracle, device, y, ty)
+    assert_close(s.grad, ts.grad, rtol=RTOL[device], atol=ATOL[device])
+    assert_close(t.grad, tt.grad, rtol=RTOL[device], atol=ATOL[device])
+    _check_params(wm, tm, device)
+    with pytest.raises(RuntimeError, match="the batch number of src and tgt must be equal"):
+        wm(s, t[:1] if batch_first else t[:, :1])
+    with pytest.raises(RuntimeError, match="the feature number of src and tgt must be equal to d_model"):
+        wm(s, t[..., :2])

@@ -1,4 +1,4 @@
-"""The padding, pixel-shuffle, distance and channel-dropout layers and ParameterList /
+"""The padding, pixel-shuffle, distance, bilinear and channel-dropout layers and ParameterList /
 ParameterDict, against torch on both devices: values, gradients, printing, errors."""
 import warnings
 from collections import OrderedDict
@@ -402,3 +402,34 @@ def test_parameter_dict_behaviour_like_torch(oracle):
     w.clear()
     assert len(w) == 0 and list(w.parameters()) == [] and str(w) == "ParameterDict()"
     _same_error(KeyError, w.popitem, oracle.nn.ParameterDict().popitem)
+
+
+@pytest.mark.parametrize("shape1, shape2", [((6, 4), (6, 5)), ((2, 3, 4), (2, 3, 5)), ((4,), (5,)), ((1, 4), (1, 5))])
+@pytest.mark.parametrize("bias", [True, False])
+def test_bilinear_matches_torch(oracle, device, shape1, shape2, bias):
+    """F.bilinear and nn.Bilinear: values and the gradients of both inputs, the weight and the bias,
+    also for transposed inputs; torch's errors for mismatched sizes."""
+    w, b = _rand((3, 4, 5), seed=2), _rand((3,), seed=3)
+    arrays = [_rand(shape1), _rand(shape2, seed=4), w] + ([b] if bias else [])
+    _check(oracle, device, nn.functional.bilinear, oracle.nn.functional.bilinear, arrays)
+    if len(shape1) == 2:  # non-contiguous inputs (the weight and bias as they are)
+        arrays = [_rand(shape1[::-1]), _rand(shape2[::-1], seed=4), w] + ([b] if bias else [])
+        _check(oracle, device, lambda x1, x2, *p: nn.functional.bilinear(x1.t(), x2.t(), *p),
+               lambda x1, x2, *p: oracle.nn.functional.bilinear(x1.t(), x2.t(), *p), arrays)
+    m, tm = nn.Bilinear(4, 5, 3, bias=bias), oracle.nn.Bilinear(4, 5, 3, bias=bias)
+    assert repr(m) == repr(tm)
+    m.load_state_dict({k: wgtorch.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    m = m.to(device)
+    x1, x2 = _rand(shape1), _rand(shape2, seed=4)
+    assert_close(m(wgtorch.tensor(x1, device=device), wgtorch.tensor(x2, device=device)),
+                 tm(oracle.tensor(x1), oracle.tensor(x2)), rtol=RTOL[device], atol=1e-6)
+
+
+def test_bilinear_errors_are_torchs(oracle, device):
+    W, tW = wgtorch.zeros(3, 4, 5, device=device), oracle.zeros(3, 4, 5)
+    for a, c, bias in [((2, 4), (2, 6), 3), ((2, 4), (3, 5), 3), ((2, 7), (2, 5), 3), ((2, 4), (2, 1, 5), 3),
+                       ((2, 4), (2, 5), 4)]:
+        _same_error(RuntimeError,
+                    lambda: nn.functional.bilinear(wgtorch.zeros(*a, device=device), wgtorch.zeros(*c, device=device),
+                                                   W, wgtorch.zeros(bias, device=device)),
+                    lambda: oracle.nn.functional.bilinear(oracle.zeros(*a), oracle.zeros(*c), tW, oracle.zeros(bias)))

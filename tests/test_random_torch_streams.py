@@ -305,13 +305,14 @@ def test_init_is_torchs_bitwise(avx2, shape, name, args):
     _both(avx2, 3, lambda L: getattr(L.nn.init, name)(L.empty(shape), *args, generator=L.Generator().manual_seed(8)))
 
 
-LAYERS = [lambda L: L.nn.Linear(20, 7), lambda L: L.nn.Conv1d(3, 5, 3), lambda L: L.nn.Conv2d(4, 8, 3, groups=2),
+LAYERS = [lambda L: L.nn.Linear(20, 7), lambda L: L.nn.Bilinear(6, 4, 3), lambda L: L.nn.Conv1d(3, 5, 3), lambda L: L.nn.Conv2d(4, 8, 3, groups=2),
           lambda L: L.nn.ConvTranspose2d(3, 4, 3), lambda L: L.nn.Embedding(30, 8, padding_idx=2),
           lambda L: L.nn.LayerNorm(6), lambda L: L.nn.BatchNorm1d(6), lambda L: L.nn.RNN(5, 7, num_layers=2),
           lambda L: L.nn.LSTM(5, 7, bidirectional=True), lambda L: L.nn.GRU(5, 7, batch_first=True),
           lambda L: L.nn.LSTM(5, 8, proj_size=3), lambda L: L.nn.MultiheadAttention(8, 2, kdim=5, vdim=6),
           lambda L: L.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16),
-          lambda L: L.nn.TransformerDecoderLayer(8, 2, dim_feedforward=16)]
+          lambda L: L.nn.TransformerDecoderLayer(8, 2, dim_feedforward=16),
+          lambda L: L.nn.Transformer(8, 2, num_encoder_layers=2, num_decoder_layers=1, dim_feedforward=16)]
 
 
 @pytest.mark.parametrize("build", LAYERS, ids=range(len(LAYERS)))

@@ -254,7 +254,7 @@ _LAZY_ATTRS = {"save": "serialization", "load": "serialization", "autocast": "am
                **{n: "nn.functional" for n in ("conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d",
                                                "max_pool1d", "max_pool2d", "avg_pool1d", "adaptive_avg_pool1d",
                                                "max_pool1d_with_indices", "dropout", "celu", "selu", "rms_norm",
-                                               "layer_norm", "group_norm")}}
+                                               "layer_norm", "group_norm", "bilinear")}}
 
 
 def __dir__():

@@ -405,6 +405,32 @@ def linear(input, weight, bias=None):
     return out if bias is None else out + bias
 
 
+def bilinear(input1, input2, weight, bias=None):
+    """y[..., o] = sum_ij input1[..., i] weight[o, i, j] input2[..., j] (+ bias[o]): one GEMM of input1
+    with the weight laid out (in1, out * in2), then a product with input2 summed over in2."""
+    if input1.dim() != input2.dim():
+        raise RuntimeError(f"bilinear(): input dimensions do not match: got {input1.dim()} and {input2.dim()}")
+    for d in range(input1.dim() - 1):
+        if input1.shape[d] != input2.shape[d]:
+            raise RuntimeError(f"bilinear(): input batch dimensions do not match at dim {d}: got "
+                               f"{input1.shape[d]} and {input2.shape[d]}")
+    out, in1, in2 = weight.shape
+    if input1.shape[-1] != in1:
+        raise RuntimeError(f"bilinear(): input1 size does not match weight size: got {input1.shape[-1]} but "
+                           f"expected {in1}")
+    if input2.shape[-1] != in2:
+        raise RuntimeError(f"bilinear(): input2 size does not match weight size: got {input2.shape[-1]} but "
+                           f"expected {in2}")
+    if bias is not None and bias.shape[-1] != out:
+        raise RuntimeError(f"bilinear(): bias size does not match weight size: got {bias.shape[-1]} but "
+                           f"expected {out}")
+    batch = tuple(input1.shape[:-1])
+    x1, x2 = input1.reshape(-1, in1), input2.reshape(-1, 1, in2)
+    z = x1.matmul(weight.permute(1, 0, 2).reshape(in1, out * in2)).reshape(-1, out, in2)
+    y = (z * x2).sum(-1).reshape(batch + (out,))
+    return y if bias is None else y + bias
+
+
 def dropout(input, p=0.5, training=True, inplace=False):
     """Zero each element with probability p (drawn with the device's generator), scale the rest by 1/(1-p)."""
     if p < 0.0 or p > 1.0:
