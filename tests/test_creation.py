@@ -729,3 +729,16 @@ def test_arange_hypothesis(device, start, length, step, neg):
     ref = np.arange(start, end, step)
     assert t.dtype == wgtorch.int64
     assert_close(t, ref, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("row, col, offset", [(3, 4, 1), (3, 3, -1), (0, 0, 0), (4, 2, -5), (2, 5, 7), (5, 5, 0)])
+def test_triangle_indices_match_torch(oracle, device, row, col, offset):
+    for name in ("tril_indices", "triu_indices"):
+        got, want = getattr(wgtorch, name)(row, col, offset, device=device), getattr(oracle, name)(row, col, offset)
+        assert str(got.dtype) == str(want.dtype) and tuple(got.shape) == tuple(want.shape)
+        assert got.device.type == device
+        np.testing.assert_array_equal(got.cpu().numpy(), want.numpy())
+    assert wgtorch.tril_indices(3, 3, dtype=wgtorch.int32, device=device).dtype == wgtorch.int32
+    for bad, msg in (((-1, 3), "row must be non-negative, got-1"), ((3, -2), "col must be non-negative, got-2")):
+        with pytest.raises(RuntimeError, match=msg):
+            wgtorch.triu_indices(*bad, device=device)

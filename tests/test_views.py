@@ -747,3 +747,78 @@ def test_bad_argument_types(device, name):
     with pytest.raises(TypeError):
         BAD_TYPES[name](wgtorch, wgtorch.zeros(2, 3, device=device))
 
+
+
+def _t(oracle, a, device, grad=False):
+    return (wgtorch.tensor(a, device=device, requires_grad=grad), oracle.tensor(a, requires_grad=grad))
+
+
+@pytest.mark.parametrize("indexing", ["ij", "xy"])
+def test_meshgrid_matches_torch(oracle, device, indexing):
+    """Expanded views (torch's strides), 0-d and sliced inputs, gradients summed back; torch's errors."""
+    arrays = [np.arange(3, dtype=np.float32), np.float32(5.0), np.arange(8, dtype=np.float32)[::2]]
+    pairs = [_t(oracle, a, device, grad=True) for a in arrays]
+    ours = wgtorch.meshgrid(*[w for w, _ in pairs], indexing=indexing)
+    theirs = oracle.meshgrid([t for _, t in pairs], indexing=indexing)
+    for o, t in zip(ours, theirs):
+        assert tuple(o.shape) == tuple(t.shape)
+        assert [st for st, n in zip(o.stride(), o.shape) if n > 1] == [st for st, n in zip(t.stride(), t.shape) if n > 1]
+        assert_close(o, t.detach().numpy(), rtol=0, atol=0)
+    sum(o * (k + 1) for k, o in enumerate(ours)).sum().backward()
+    sum(t * (k + 1) for k, t in enumerate(theirs)).sum().backward()
+    for w, t in pairs:
+        assert_close(w.grad, t.grad.numpy(), rtol=1e-6, atol=0)
+    with pytest.raises(RuntimeError, match="indexing must be one of"):
+        wgtorch.meshgrid(pairs[0][0], indexing="yx")
+    with pytest.raises(RuntimeError, match="Expected 0D or 1D tensor"):
+        wgtorch.meshgrid(wgtorch.zeros(2, 2, device=device), indexing="ij")
+    with pytest.raises(RuntimeError, match="meshgrid expects all tensors to have the same dtype"):
+        wgtorch.meshgrid(wgtorch.zeros(2, device=device), wgtorch.arange(2, device=device), indexing="ij")
+
+
+@pytest.mark.parametrize("offset", [0, 1, -2])
+def test_diag_and_diag_embed_match_torch(oracle, device, offset):
+    """diag of a 1-d (a matrix) and of a 2-d tensor (its diagonal, copied; also of a transposed one),
+    diag_embed over other dims; values and gradients as torch's."""
+    rng = np.random.default_rng(abs(offset))
+    v, m, b = (rng.standard_normal(s).astype(np.float32) for s in ((4,), (5, 3), (2, 3)))
+    cases = [(v, lambda L, x: L.diag(x, offset)), (m, lambda L, x: L.diag(x, offset)),
+             (m, lambda L, x: x.t().diag(offset)), (b, lambda L, x: L.diag_embed(x, offset, 0, 2)),
+             (b, lambda L, x: x.diag_embed(offset))]
+    for a, fn in cases:
+        w, t = _t(oracle, a, device, grad=True)
+        y, ty = fn(wgtorch, w), fn(oracle, t)
+        assert tuple(y.shape) == tuple(ty.shape)
+        assert_close(y, ty.detach().numpy(), rtol=0, atol=0)
+        g = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
+        (y * wgtorch.tensor(g, device=device)).sum().backward()
+        (ty * oracle.tensor(g)).sum().backward()
+        assert_close(w.grad, t.grad.numpy(), rtol=1e-6, atol=1e-7)
+    with pytest.raises(RuntimeError, match="Supports 1D or 2D tensors. Got 3D"):
+        wgtorch.diag(wgtorch.zeros(2, 2, 2, device=device))
+    with pytest.raises(RuntimeError, match="diagonal dimensions cannot be identical 1, 1"):
+        wgtorch.diag_embed(wgtorch.zeros(2, 3, device=device), 0, 1, 1)
+
+
+def test_atleast_nd_dstack_column_stack_match_torch(oracle, device):
+    arrays = [np.float32(2.0), np.arange(3, dtype=np.float32), np.arange(6, dtype=np.float32).reshape(2, 3),
+              np.arange(24, dtype=np.float32).reshape(2, 3, 4)]
+    pairs = [_t(oracle, a, device) for a in arrays]
+    for name in ("atleast_1d", "atleast_2d", "atleast_3d"):
+        for w, t in pairs:
+            o, r = getattr(wgtorch, name)(w), getattr(oracle, name)(t)
+            assert tuple(o.shape) == tuple(r.shape)
+            assert_close(o, r.numpy(), rtol=0, atol=0)
+        several = getattr(wgtorch, name)(pairs[0][0], pairs[1][0])
+        assert isinstance(several, tuple) and [tuple(s.shape) for s in several] == \
+            [tuple(s.shape) for s in getattr(oracle, name)(pairs[0][1], pairs[1][1])]
+        assert isinstance(getattr(wgtorch, name)([pairs[2][0]]), tuple)
+    cols = [np.arange(2, dtype=np.float32), np.ones((2, 3), np.float32), np.arange(4, dtype=np.float32)[::2]]
+    cp = [_t(oracle, a, device) for a in cols]
+    assert_close(wgtorch.column_stack([w for w, _ in cp]), oracle.column_stack([t for _, t in cp]).numpy(), rtol=0,
+                 atol=0)
+    dp = [_t(oracle, a, device) for a in (np.arange(3, dtype=np.float32), np.ones(3, np.float32))]
+    assert_close(wgtorch.dstack([w for w, _ in dp]), oracle.dstack([t for _, t in dp]).numpy(), rtol=0, atol=0)
+    for name in ("column_stack", "dstack"):
+        with pytest.raises(RuntimeError, match=f"{name} expects a non-empty TensorList"):
+            getattr(wgtorch, name)([])

@@ -15,7 +15,7 @@ from .random import Generator, default_generator, get_rng_state, initial_seed, m
 from .printing import get_printoptions, set_printoptions
 from .ops.creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace,
                            logspace, normal, ones, ones_like, rand, rand_like, randint, randint_like, randn,
-                           randn_like, randperm, tensor, zeros, zeros_like)
+                           randn_like, randperm, tensor, tril_indices, triu_indices, zeros, zeros_like)
 from .ops.elementwise import (add, atan2, clamp, div, floor_divide, fmod, lerp, maximum, minimum, mul,
                               nan_to_num, pow, remainder, sub, where)
 from .ops.elementwise import clamp as clip
@@ -26,10 +26,10 @@ from .ops.reductions import (all, amax, amin, any, argmax, argmin, argsort, cump
                              logsumexp, max, mean, median, min, msort, nanmean, nansum, norm, prod, sort,
                              softmax, log_softmax, std, std_mean, sum, topk, unique, unique_consecutive, var,
                              var_mean)
-from .ops.shape import (as_strided, atleast_1d, atleast_2d, broadcast_tensors, broadcast_to, cat, chunk,
-                        diagonal, flatten, flip, fliplr, flipud, hstack, movedim, narrow, permute, repeat_interleave,
-                        reshape, roll, select, split, squeeze, stack, t, tensor_split, tile, transpose, tril,
-                        triu, unbind, unflatten, unsqueeze, vstack)
+from .ops.shape import (as_strided, atleast_1d, atleast_2d, atleast_3d, broadcast_tensors, broadcast_to, cat, chunk,
+                        column_stack, diag, diag_embed, diagonal, dstack, flatten, flip, fliplr, flipud, hstack,
+                        meshgrid, movedim, narrow, permute, repeat_interleave, reshape, roll, select, split, squeeze,
+                        stack, t, tensor_split, tile, transpose, tril, triu, unbind, unflatten, unsqueeze, vstack)
 from .ops.shape import broadcast_shapes as _bs
 from .ops.shape import movedim as moveaxis
 from .ops.shape import transpose as swapaxes

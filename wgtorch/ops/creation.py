@@ -189,6 +189,27 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     return _finish(be.eye(n, n if m is None else m, dt), dt, be, requires_grad)
 
 
+def _triangle_indices(row, col, offset, dtype, device, lower):
+    if row < 0:
+        raise RuntimeError(f"row must be non-negative, got{row}")
+    if col < 0:
+        raise RuntimeError(f"col must be non-negative, got{col}")
+    pick = np.tril_indices if lower else np.triu_indices
+    idx = np.stack(pick(row, offset, col)) if row and col else np.zeros((2, 0), np.int64)
+    return tensor(idx, dtype=dtypes.int64 if dtype is None else dtype, device=device)
+
+
+def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    """The (2, n) row and column indices of the lower triangle of a row x col matrix (below the
+    offset-th diagonal included), row by row."""
+    return _triangle_indices(row, col, offset, dtype, device, True)
+
+
+def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    """The (2, n) indices of the upper triangle (from the offset-th diagonal on), row by row."""
+    return _triangle_indices(row, col, offset, dtype, device, False)
+
+
 def _like(x, dtype, device):
     dt = x._dtype if dtype is None else dtypes.to_dtype(dtype)
     be = x._be if device is None else _backend(device)

@@ -134,7 +134,7 @@ M.update(
     ravel=lambda s: sh.reshape(s, -1), expand=sh.expand, expand_as=sh.expand_as,
     broadcast_to=sh.broadcast_to, narrow=sh.narrow, select=sh.select, chunk=sh.chunk, split=sh.split,
     tensor_split=sh.tensor_split, unbind=sh.unbind, movedim=sh.movedim, moveaxis=sh.movedim,
-    diagonal=sh.diagonal, as_strided=sh.as_strided, unfold=sh.unfold,
+    diagonal=sh.diagonal, diag=sh.diag, diag_embed=sh.diag_embed, as_strided=sh.as_strided, unfold=sh.unfold,
     contiguous=sh.contiguous, clone=sh.clone, flip=sh.flip, fliplr=sh.fliplr, flipud=sh.flipud,
     roll=sh.roll, repeat=sh.repeat, tile=sh.tile, repeat_interleave=sh.repeat_interleave,
     tril=sh.tril, triu=sh.triu,

@@ -566,12 +566,107 @@ def vstack(tensors):
     return cat([atleast_2d(t) for t in tensors], 0)
 
 
-def atleast_1d(x):
-    return reshape(x, 1) if x.ndim == 0 else x
+def _each(fn, tensors):
+    """torch's atleast_*d: one tensor gives a tensor; several, or a list or tuple of them, a tuple."""
+    if len(tensors) == 1 and isinstance(tensors[0], Tensor):
+        return fn(tensors[0])
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tensors[0]
+    return tuple(fn(t) for t in tensors)
 
 
-def atleast_2d(x):
-    return reshape(x, 1, -1) if x.ndim < 2 else x
+def atleast_1d(*tensors):
+    return _each(lambda x: reshape(x, 1) if x.ndim == 0 else x, tensors)
+
+
+def atleast_2d(*tensors):
+    return _each(lambda x: reshape(x, 1, -1) if x.ndim < 2 else x, tensors)
+
+
+def atleast_3d(*tensors):
+    def three(x):  # () -> (1, 1, 1), (n,) -> (1, n, 1), (m, n) -> (m, n, 1)
+        if x.ndim >= 3:
+            return x
+        return reshape(x, (1, -1, 1) if x.ndim < 2 else tuple(x.shape) + (1,))
+    return _each(three, tensors)
+
+
+def dstack(tensors):
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("dstack expects a non-empty TensorList")
+    return cat([atleast_3d(t) for t in tensors], 2)
+
+
+def column_stack(tensors):
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("column_stack expects a non-empty TensorList")
+    return cat([reshape(t, -1, 1) if t.ndim < 2 else t for t in tensors], 1)
+
+
+_meshgrid_warned = [False]
+
+
+def meshgrid(*tensors, indexing=None):
+    """Coordinate grids of 0-d or 1-d tensors, as expanded views: indexing "ij" (the default, with
+    torch's warning when not given) puts tensor i's values along dim i; "xy" swaps the first two."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing is None:
+        if not _meshgrid_warned[0]:
+            _meshgrid_warned[0] = True
+            import warnings
+            warnings.warn("torch.meshgrid: in an upcoming release, it will be required to pass the indexing "
+                          "argument.", UserWarning, stacklevel=2)
+        indexing = "ij"
+    if indexing not in ("xy", "ij"):
+        raise RuntimeError(f'torch.meshgrid: indexing must be one of "xy" or "ij", but received: {indexing}')
+    for t in tensors:
+        if t.ndim > 1:
+            raise RuntimeError(f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got: {t}")
+        if t._dtype is not tensors[0]._dtype:
+            raise RuntimeError("meshgrid expects all tensors to have the same dtype")
+        if t._be is not tensors[0]._be:
+            raise RuntimeError("meshgrid expects all tensors to have the same device")
+    swap = indexing == "xy" and len(tensors) >= 2
+    ts = [tensors[1], tensors[0], *tensors[2:]] if swap else list(tensors)
+    sizes = tuple(t.numel() for t in ts)
+    grids = [expand(reshape(t, tuple(-1 if j == i else 1 for j in range(len(ts)))), sizes)
+             for i, t in enumerate(ts)]
+    if swap:  # (the grids of the swapped pair, given back in the caller's order)
+        grids[0], grids[1] = grids[1], grids[0]
+    return tuple(grids)
+
+
+def diag_embed(x, offset=0, dim1=-2, dim2=-1):
+    """A tensor whose (offset, dim1, dim2) diagonals are x's last dim, zeros elsewhere."""
+    n = x.ndim + 1
+    d1, d2 = wrap_dim(dim1, n), wrap_dim(dim2, n)
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    size = x.shape[-1] + abs(offset)
+    shape = list(x.shape[:-1])
+    for d in sorted((d1, d2)):
+        shape.insert(d, size)
+    with grad_mode.no_grad():
+        r = x.new_zeros(shape)
+        diagonal(r, offset, d1, d2).copy_(x)
+    if grad_mode.enabled and x._rg:
+        attach(_node_cls("DiagEmbedBackward0")(lambda g: diagonal(g, offset, d1, d2)), (x,), (r,))
+    return r
+
+
+_diagonal = diagonal  # (diag's parameter has its name, as torch's)
+
+
+def diag(x, diagonal=0):
+    """A 1-d x as the diagonal (offset `diagonal`) of a square matrix; a 2-d x's diagonal, copied."""
+    if x.ndim == 1:
+        return diag_embed(x, diagonal)
+    if x.ndim != 2:
+        raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {x.ndim}D")
+    return _diagonal(x, diagonal).clone()
 
 
 def flip(x, *dims, **kw):
