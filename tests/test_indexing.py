@@ -679,3 +679,11 @@ def test_gather_hypothesis(device, shape, data):
                                       max_size=int(np.prod(ishape)))), dtype=np.int64).reshape(ishape)
     got = wgtorch.tensor(a, device=device).gather(dim, L(idx, device))
     assert_close(got, ref_gather(a, dim, idx), rtol=0, atol=0)
+
+
+def test_argwhere_matches_torch(oracle, device):
+    for a in (np.array([[0, 1], [2, 0]], np.int64), np.array(3.0, np.float32), np.zeros((2, 0), np.float32),
+              np.array([[[0.0, -1.5], [np.nan, 0.0]]], np.float32)):
+        got, want = wgtorch.tensor(a, device=device).argwhere(), oracle.argwhere(oracle.tensor(a))
+        assert tuple(got.shape) == tuple(want.shape) and got.dtype == wgtorch.int64
+        np.testing.assert_array_equal(got.cpu().numpy(), want.numpy())

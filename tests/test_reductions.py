@@ -840,3 +840,19 @@ def test_arg_reduction_short_middle_dim_ties_nan(device, oracle, fname, dtype):
         for keepdim in (False, True):
             want = getattr(oracle.tensor(a), fname)(dim, keepdim=keepdim).numpy()
             assert_close(getattr(x, fname)(dim, keepdim=keepdim), want, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dim, keepdim", [(None, False), (0, False), (1, True), (-1, False)])
+def test_aminmax_matches_torch(oracle, device, dim, keepdim):
+    a = np.random.default_rng(4).standard_normal((3, 5)).astype(np.float32)
+    x, t = wgtorch.tensor(a, device=device), oracle.tensor(a)
+    kw = {} if dim is None else {"dim": dim, "keepdim": keepdim}
+    got, want = wgtorch.aminmax(x, **kw), oracle.aminmax(t, **kw)
+    assert got._fields == ("min", "max")
+    for g, w in ((got.min, want.min), (got.max, want.max)):
+        assert tuple(g.shape) == tuple(w.shape)
+        assert_close(g, w.numpy(), rtol=0, atol=0)
+    assert_close(x.aminmax(**kw).max, want.max.numpy(), rtol=0, atol=0)
+    assert repr(got).startswith("torch.return_types.aminmax(")
+    with pytest.raises(RuntimeError, match="cannot compute aminmax over an empty dimension"):
+        wgtorch.aminmax(wgtorch.zeros(0, device=device))

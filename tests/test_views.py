@@ -822,3 +822,46 @@ def test_atleast_nd_dstack_column_stack_match_torch(oracle, device):
     for name in ("column_stack", "dstack"):
         with pytest.raises(RuntimeError, match=f"{name} expects a non-empty TensorList"):
             getattr(wgtorch, name)([])
+
+
+@pytest.mark.parametrize("sa, sb", [((2, 2), (3, 1)), ((3,), (2, 2)), ((2, 1, 3), (2, 2)), ((), (3,))])
+def test_kron_matches_torch(oracle, device, sa, sb):
+    rng = np.random.default_rng(len(sa) + len(sb))
+    a, b = rng.standard_normal(sa).astype(np.float32), rng.standard_normal(sb).astype(np.float32)
+    (wa, ta), (wb, tb) = _t(oracle, a, device, grad=True), _t(oracle, b, device, grad=True)
+    y, ty = wgtorch.kron(wa, wb), oracle.kron(ta, tb)
+    assert tuple(y.shape) == tuple(ty.shape)
+    assert_close(y, ty.detach().numpy(), rtol=1e-6, atol=1e-7)
+    g = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
+    (y * wgtorch.tensor(g, device=device)).sum().backward()
+    (ty * oracle.tensor(g)).sum().backward()
+    assert_close(wa.grad, ta.grad.numpy(), rtol=1e-5, atol=1e-6)
+    assert_close(wb.grad, tb.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_cartesian_prod_and_block_diag_match_torch(oracle, device):
+    xs = [np.array([1, 2], np.int64), np.array([3, 4, 5], np.int64), np.array([7], np.int64)]
+    pairs = [_t(oracle, x, device) for x in xs]
+    for k in (1, 2, 3):
+        got, want = wgtorch.cartesian_prod(*[w for w, _ in pairs[:k]]), oracle.cartesian_prod(*[t for _, t in pairs[:k]])
+        np.testing.assert_array_equal(got.cpu().numpy(), want.numpy())
+    with pytest.raises(RuntimeError, match=r"Expect a 1D vector, but got shape \[2, 2\]"):
+        wgtorch.cartesian_prod(wgtorch.zeros(2, 2, device=device))
+    rng = np.random.default_rng(9)
+    blocks = [rng.standard_normal((2, 2)).astype(np.float32), np.float32(3.0),
+              rng.standard_normal(3).astype(np.float32), np.zeros((0, 2), np.float32),
+              rng.standard_normal((3, 2)).astype(np.float32)]
+    bp = [_t(oracle, b, device, grad=True) for b in blocks]
+    y, ty = wgtorch.block_diag(*[w for w, _ in bp]), oracle.block_diag(*[t for _, t in bp])
+    assert tuple(y.shape) == tuple(ty.shape)
+    assert_close(y, ty.detach().numpy(), rtol=0, atol=0)
+    g = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
+    (y * wgtorch.tensor(g, device=device)).sum().backward()
+    (ty * oracle.tensor(g)).sum().backward()
+    for w, t in bp:
+        assert_close(w.grad, t.grad.numpy(), rtol=0, atol=0)
+    mixed = wgtorch.block_diag(wgtorch.ones(1, 1, dtype=wgtorch.int32, device=device), wgtorch.ones(1, 1, device=device))
+    assert mixed.dtype == wgtorch.float32
+    assert tuple(wgtorch.block_diag().shape) == tuple(oracle.block_diag().shape)
+    with pytest.raises(RuntimeError, match="Input tensors must have 2 or fewer dimensions. Input 1 has 3 dimensions"):
+        wgtorch.block_diag(wgtorch.zeros(1, device=device), wgtorch.zeros(2, 2, 2, device=device))

@@ -19,17 +19,18 @@ from .ops.creation import (arange, as_tensor, empty, empty_like, eye, from_numpy
 from .ops.elementwise import (add, atan2, clamp, div, floor_divide, fmod, lerp, maximum, minimum, mul,
                               nan_to_num, pow, remainder, sub, where)
 from .ops.elementwise import clamp as clip
-from .ops.indexing import (count_nonzero, gather, index_add, index_fill, index_put_, index_select,
+from .ops.indexing import (argwhere, count_nonzero, gather, index_add, index_fill, index_put_, index_select,
                            masked_fill, masked_select, nonzero, scatter, scatter_add, take_along_dim)
 from .ops.linalg import addmm, baddbmm, bmm, dot, einsum, inner, matmul, mm, mv, outer
-from .ops.reductions import (all, amax, amin, any, argmax, argmin, argsort, cumprod, cumsum, kthvalue,
+from .ops.reductions import (all, amax, amin, aminmax, any, argmax, argmin, argsort, cumprod, cumsum, kthvalue,
                              logsumexp, max, mean, median, min, msort, nanmean, nansum, norm, prod, sort,
                              softmax, log_softmax, std, std_mean, sum, topk, unique, unique_consecutive, var,
                              var_mean)
-from .ops.shape import (as_strided, atleast_1d, atleast_2d, atleast_3d, broadcast_tensors, broadcast_to, cat, chunk,
-                        column_stack, diag, diag_embed, diagonal, dstack, flatten, flip, fliplr, flipud, hstack,
-                        meshgrid, movedim, narrow, permute, repeat_interleave, reshape, roll, select, split, squeeze,
-                        stack, t, tensor_split, tile, transpose, tril, triu, unbind, unflatten, unsqueeze, vstack)
+from .ops.shape import (as_strided, atleast_1d, atleast_2d, atleast_3d, block_diag, broadcast_tensors, broadcast_to,
+                        cartesian_prod, cat, chunk, column_stack, diag, diag_embed, diagonal, dstack, flatten, flip,
+                        fliplr, flipud, hstack, kron, meshgrid, movedim, narrow, permute, repeat_interleave, reshape,
+                        roll, select, split, squeeze, stack, t, tensor_split, tile, transpose, tril, triu, unbind,
+                        unflatten, unsqueeze, vstack)
 from .ops.shape import broadcast_shapes as _bs
 from .ops.shape import movedim as moveaxis
 from .ops.shape import transpose as swapaxes

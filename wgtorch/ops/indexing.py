@@ -477,5 +477,10 @@ def nonzero(x, as_tuple=False):
     return r
 
 
+def argwhere(x):
+    """The indices of x's nonzero elements, one row each (nonzero(x))."""
+    return nonzero(x)
+
+
 def count_nonzero(x, dim=None):
     return (x != 0).sum(dim)

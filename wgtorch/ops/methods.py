@@ -117,7 +117,7 @@ M.update(
     __getitem__=ix.getitem, __setitem__=ix.setitem,
     # reductions
     sum=rd.sum, nansum=rd.nansum, mean=rd.mean, nanmean=rd.nanmean, prod=rd.prod, var=rd.var, std=rd.std,
-    max=rd.max, min=rd.min, amax=rd.amax, amin=rd.amin, argmax=rd.argmax, argmin=rd.argmin, all=rd.all,
+    max=rd.max, min=rd.min, amax=rd.amax, amin=rd.amin, aminmax=rd.aminmax, argmax=rd.argmax, argmin=rd.argmin, all=rd.all,
     any=rd.any, norm=rd.norm, logsumexp=rd.logsumexp, cumsum=rd.cumsum, cumprod=rd.cumprod,
     softmax=rd.softmax, log_softmax=rd.log_softmax, sort=rd.sort, argsort=rd.argsort, topk=rd.topk,
     kthvalue=rd.kthvalue, median=rd.median, unique=rd.unique, unique_consecutive=rd.unique_consecutive,
@@ -143,7 +143,7 @@ M.update(
     scatter_add_=ix.scatter_add_, index_select=ix.index_select, index_add=ix.index_add,
     index_add_=ix.index_add_, index_fill=ix.index_fill, index_put_=ix.index_put_,
     masked_fill=ix.masked_fill, masked_fill_=ix.masked_fill_, masked_select=ix.masked_select,
-    take_along_dim=ix.take_along_dim, nonzero=ix.nonzero,
+    take_along_dim=ix.take_along_dim, nonzero=ix.nonzero, argwhere=ix.argwhere, kron=sh.kron,
     # dtype / device / copies / fills
     to=cv.to, cpu=cv.cpu, cuda=cv.cuda, wgpu=cv.cuda, copy_=cv.copy_, fill_=cv.fill_, zero_=cv.zero_,
     uniform_=cv.uniform_, normal_=cv.normal_, random_=cv.random_, bernoulli_=cv.bernoulli_,

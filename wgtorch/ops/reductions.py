@@ -283,6 +283,18 @@ def amin(x, dim=(), keepdim=False):
     return _amaxmin("amin", x, None if dim == () else dim, keepdim, AminBackward0)
 
 
+_aminmax = _rt("aminmax", ["min", "max"])
+
+
+def aminmax(x, *, dim=None, keepdim=False):
+    """(amin, amax) over dim (every element when None), as torch.return_types.aminmax."""
+    if x.numel() == 0 and (dim is None or x.shape[dim] == 0):
+        raise RuntimeError("aminmax(): cannot compute aminmax over an empty dimension as the operation has no "
+                           "identity.")
+    d = () if dim is None else dim
+    return _aminmax(amin(x, d, keepdim), amax(x, d, keepdim))
+
+
 class MaxBackward0(Node):
     """Gradient of max/min with dim: to the index that was chosen."""
 

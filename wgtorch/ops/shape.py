@@ -772,3 +772,46 @@ def _tri(x, diagonal, keep):
     cols = arange(m, device=x.device)
     mask = keep(cols, rows)
     return where(mask, x, _make(x._be.full((), 0, x._dtype), x._dtype, x._be))
+
+
+def kron(a, b):
+    """The Kronecker product: block (i, ...) of the result is a[i, ...] * b (the shorter shape padded
+    with leading 1s)."""
+    n = max(a.ndim, b.ndim)
+    sa, sb = (1,) * (n - a.ndim) + tuple(a.shape), (1,) * (n - b.ndim) + tuple(b.shape)
+    wa = reshape(a, tuple(v for s in sa for v in (s, 1)))  # (a0, 1, a1, 1, ...)
+    wb = reshape(b, tuple(v for s in sb for v in (1, s)))  # (1, b0, 1, b1, ...)
+    return reshape(wa * wb, tuple(x * y for x, y in zip(sa, sb)))
+
+
+def cartesian_prod(*tensors):
+    """The rows of every combination of the 1-d tensors' elements (the last one varying fastest)."""
+    for t in tensors:
+        if t.ndim != 1:
+            raise RuntimeError(f"Expect a 1D vector, but got shape {list(t.shape)}")
+    if len(tensors) == 1:
+        return tensors[0]
+    return stack([reshape(g, -1) for g in meshgrid(*tensors, indexing="ij")], 1)
+
+
+def block_diag(*tensors):
+    """The 2-d tensors (0-d and 1-d ones as one row) on the diagonal of a zero matrix, in the
+    promoted dtype; one cat per row of blocks, so gradients flow back through cat."""
+    for i, t in enumerate(tensors):
+        if t.ndim > 2:
+            raise RuntimeError(f"torch.block_diag: Input tensors must have 2 or fewer dimensions. Input {i} has "
+                               f"{t.ndim} dimensions")
+    if not tensors:
+        from .creation import zeros
+        return zeros(1, 0)
+    dt = tensors[0]._dtype
+    for t in tensors[1:]:
+        dt = dtypes.promote_types(dt, t._dtype)
+    blocks = [reshape(t, (1, -1) if t.ndim < 2 else tuple(t.shape)).to(dt) for t in tensors]
+    width = sum(b.shape[1] for b in blocks)
+    rows, left = [], 0
+    for b in blocks:
+        r, c = b.shape
+        rows.append(cat([b.new_zeros((r, left)), b, b.new_zeros((r, width - left - c))], 1))
+        left += c
+    return cat(rows, 0)
