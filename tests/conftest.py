@@ -119,3 +119,19 @@ def assert_close_at(got, want, dtype, device, rtol=None, atol=None):
     finite = np.abs(want[np.isfinite(want)])
     scale = max(1.0, float(finite.max())) if finite.size else 1.0
     assert_close(got, want, rtol=rtol or r, atol=(atol or a) * scale)
+
+
+def assert_matches_torch(oracle, device, fn, arrays, tol=(1e-6, 1e-7), grad_tol=(1e-5, 1e-6), seed=0):
+    """fn(lib, *tensors) with wgtorch (on device) and with torch, from the same arrays: the same shape and
+    values (rtol, atol = tol), and the same gradient of every input through one random projection of
+    the output (grad_tol)."""
+    ours = [wgtorch.tensor(a, device=device, requires_grad=True) for a in arrays]
+    theirs = [oracle.tensor(a, requires_grad=True) for a in arrays]
+    y, ty = fn(wgtorch, *ours), fn(oracle, *theirs)
+    assert tuple(y.shape) == tuple(ty.shape)
+    assert_close(y, ty.detach().numpy(), rtol=tol[0], atol=tol[1])
+    g = np.random.default_rng(seed).standard_normal(tuple(ty.shape)).astype(np.float32)
+    (y * wgtorch.tensor(g, device=device)).sum().backward()
+    (ty * oracle.tensor(g)).sum().backward()
+    for w, t in zip(ours, theirs):
+        assert_close(w.grad, t.grad.numpy(), rtol=grad_tol[0], atol=grad_tol[1])

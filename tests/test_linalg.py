@@ -1,6 +1,7 @@
 """matmul / @ with PyTorch's 1-D, 2-D and batched broadcasting rules, mm, bmm,
 dot, outer, addmm and einsum, checked against NumPy (float64) and, when
 installed, real PyTorch."""
+import math
 import re
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import wgtorch
-from conftest import assert_close, to_np
+from conftest import assert_close, assert_matches_torch, to_np
 from gradcheck import check_grad
 
 fixture_ok = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -443,3 +444,36 @@ def test_matmul_int_float_mismatch_raises(device):
         wgtorch.ones(2, 3, dtype=wgtorch.int64, device=device) @ wgtorch.ones(3, 2, device=device)
     with pytest.raises(RuntimeError):
         wgtorch.mm(wgtorch.ones(2, 3, device=device), wgtorch.ones(3, 2, dtype=wgtorch.int64, device=device))
+
+
+@pytest.mark.parametrize("p", [0.0, 1.0, 2.0, 3.0, math.inf, 0.5])
+@pytest.mark.parametrize("s1, s2, mode", [((5, 3), (4, 3), None), ((2, 4, 3), (1, 6, 3), None),
+                                          ((30, 4), (7, 4), None), ((3, 4), (2, 4), "use_mm_for_euclid_dist"),
+                                          ((30, 4), (7, 4), "donot_use_mm_for_euclid_dist")])
+def test_cdist_matches_torch(oracle, device, p, s1, s2, mode):
+    """Values and both gradients, with repeated rows (distance 0) and shared coordinates (a zero
+    difference), batch broadcast, torch's matrix-product path for p=2 past 25 rows and compute_mode."""
+    rng = np.random.default_rng(len(s1) + s1[-2])
+    a = rng.integers(-2, 3, s1).astype(np.float32) * 0.5
+    b = rng.integers(-2, 3, s2).astype(np.float32) * 0.5
+    b[..., 0, :] = a[..., 0, :] if a.ndim == b.ndim == 2 else b[..., 0, :]  # a zero distance
+    kw = {} if mode is None else {"compute_mode": mode}
+    assert_matches_torch(oracle, device, lambda L, x1, x2: L.cdist(x1, x2, p, **kw), [a, b], tol=(1e-5, 1e-5),
+                         grad_tol=(1e-4, 1e-4))
+
+
+def test_cdist_errors_are_torchs(oracle, device):
+    z = lambda *s, **k: (wgtorch.zeros(*s, device=device, **{kk: getattr(wgtorch, v) for kk, v in k.items()}),
+                         oracle.zeros(*s, **{kk: getattr(oracle, v) for kk, v in k.items()}))
+    cases = [((z(3, 2, dtype="int32"), z(3, 2, dtype="int32")), {}), ((z(3), z(3, 3)), {}), ((z(3, 2), z(3, 4)), {}),
+             ((z(3, 2), z(3, 2)), {"p": -1.0}), ((z(2, 3, 2), z(3, 3, 2)), {})]
+    for (a, b), kw in cases:
+        with pytest.raises(RuntimeError) as want:
+            oracle.cdist(a[1], b[1], **kw)
+        with pytest.raises(RuntimeError) as got:
+            wgtorch.cdist(a[0], b[0], **kw)
+        assert str(got.value) == str(want.value)
+    with pytest.raises(ValueError, match="nearest is not a valid value for compute_mode"):
+        wgtorch.cdist(wgtorch.zeros(2, 2, device=device), wgtorch.zeros(2, 2, device=device), compute_mode="nearest")
+    with pytest.raises(ValueError, match="nearest is not a valid value for compute_mode"):
+        oracle.cdist(oracle.zeros(2, 2), oracle.zeros(2, 2), compute_mode="nearest")

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import wgtorch
-from conftest import assert_close, to_np
+from conftest import assert_close, assert_matches_torch, to_np
 
 fixture_ok = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -786,14 +786,7 @@ def test_diag_and_diag_embed_match_torch(oracle, device, offset):
              (m, lambda L, x: x.t().diag(offset)), (b, lambda L, x: L.diag_embed(x, offset, 0, 2)),
              (b, lambda L, x: x.diag_embed(offset))]
     for a, fn in cases:
-        w, t = _t(oracle, a, device, grad=True)
-        y, ty = fn(wgtorch, w), fn(oracle, t)
-        assert tuple(y.shape) == tuple(ty.shape)
-        assert_close(y, ty.detach().numpy(), rtol=0, atol=0)
-        g = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
-        (y * wgtorch.tensor(g, device=device)).sum().backward()
-        (ty * oracle.tensor(g)).sum().backward()
-        assert_close(w.grad, t.grad.numpy(), rtol=1e-6, atol=1e-7)
+        assert_matches_torch(oracle, device, fn, [a], tol=(0, 0))
     with pytest.raises(RuntimeError, match="Supports 1D or 2D tensors. Got 3D"):
         wgtorch.diag(wgtorch.zeros(2, 2, 2, device=device))
     with pytest.raises(RuntimeError, match="diagonal dimensions cannot be identical 1, 1"):
@@ -828,15 +821,7 @@ def test_atleast_nd_dstack_column_stack_match_torch(oracle, device):
 def test_kron_matches_torch(oracle, device, sa, sb):
     rng = np.random.default_rng(len(sa) + len(sb))
     a, b = rng.standard_normal(sa).astype(np.float32), rng.standard_normal(sb).astype(np.float32)
-    (wa, ta), (wb, tb) = _t(oracle, a, device, grad=True), _t(oracle, b, device, grad=True)
-    y, ty = wgtorch.kron(wa, wb), oracle.kron(ta, tb)
-    assert tuple(y.shape) == tuple(ty.shape)
-    assert_close(y, ty.detach().numpy(), rtol=1e-6, atol=1e-7)
-    g = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
-    (y * wgtorch.tensor(g, device=device)).sum().backward()
-    (ty * oracle.tensor(g)).sum().backward()
-    assert_close(wa.grad, ta.grad.numpy(), rtol=1e-5, atol=1e-6)
-    assert_close(wb.grad, tb.grad.numpy(), rtol=1e-5, atol=1e-6)
+    assert_matches_torch(oracle, device, lambda L, x, y: L.kron(x, y), [a, b])
 
 
 def test_cartesian_prod_and_block_diag_match_torch(oracle, device):
