@@ -22,6 +22,7 @@ from .ops.elementwise import clamp as clip
 from .ops.indexing import (argwhere, count_nonzero, gather, index_add, index_fill, index_put_, index_select,
                            masked_fill, masked_select, nonzero, scatter, scatter_add, take_along_dim)
 from .ops.distance import cdist
+from .ops.search import bucketize, searchsorted
 from .ops.linalg import addmm, baddbmm, bmm, dot, einsum, inner, matmul, mm, mv, outer
 from .ops.reductions import (all, amax, amin, aminmax, any, argmax, argmin, argsort, cumprod, cumsum, kthvalue,
                              logsumexp, max, mean, median, min, msort, nanmean, nansum, norm, prod, sort,
