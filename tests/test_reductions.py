@@ -856,3 +856,30 @@ def test_aminmax_matches_torch(oracle, device, dim, keepdim):
     assert repr(got).startswith("torch.return_types.aminmax(")
     with pytest.raises(RuntimeError, match="cannot compute aminmax over an empty dimension"):
         wgtorch.aminmax(wgtorch.zeros(0, device=device))
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=st.lists(st.integers(0, 9), min_size=0, max_size=3), data=st.data(), dt=st.sampled_from(["float32", "int64"]),
+       nans=st.booleans())
+def test_cummax_cummin_match_torch(oracle, device, shape, data, dt, nans):
+    """Values, indices (ties and NaN go to the later element) and gradients (through the indices)."""
+    shape = tuple(shape)
+    dim = data.draw(st.integers(-max(len(shape), 1), max(len(shape), 1) - 1))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 16)))
+    a = rng.integers(-2, 3, shape).astype(dt)  # few values: many ties
+    if nans and dt == "float32" and a.size:
+        a.reshape(-1)[rng.integers(0, a.size, 2)] = np.nan
+    grad = dt == "float32"
+    for name in ("cummax", "cummin"):
+        x, t = wgtorch.tensor(a, device=device, requires_grad=grad), oracle.tensor(a, requires_grad=grad)
+        got, want = getattr(wgtorch, name)(x, dim), getattr(oracle, name)(t, dim)
+        assert repr(got).startswith(f"torch.return_types.{name}(")
+        assert_close(got.values, want.values.detach().numpy(), rtol=0, atol=0)
+        np.testing.assert_array_equal(got.indices.cpu().numpy(), want.indices.numpy())
+        assert got.indices.dtype == wgtorch.int64
+        if grad:
+            g = rng.standard_normal(a.shape).astype(np.float32)
+            (got.values * wgtorch.tensor(g, device=device)).sum().backward()
+            (want.values * oracle.tensor(g)).sum().backward()
+            assert_close(x.grad, t.grad.numpy(), rtol=1e-6, atol=1e-6)
+    assert_close(x.cummax(dim).values, oracle.cummax(t, dim).values.detach().numpy(), rtol=0, atol=0)

@@ -24,9 +24,9 @@ from .ops.indexing import (argwhere, count_nonzero, gather, index_add, index_fil
 from .ops.distance import cdist
 from .ops.search import bucketize, searchsorted
 from .ops.linalg import addmm, baddbmm, bmm, dot, einsum, inner, matmul, mm, mv, outer
-from .ops.reductions import (all, amax, amin, aminmax, any, argmax, argmin, argsort, cumprod, cumsum, kthvalue,
-                             logsumexp, max, mean, median, min, msort, nanmean, nansum, norm, prod, sort,
-                             softmax, log_softmax, std, std_mean, sum, topk, unique, unique_consecutive, var,
+from .ops.reductions import (all, amax, amin, aminmax, any, argmax, argmin, argsort, cummax, cummin, cumprod,
+                             cumsum, kthvalue, logsumexp, max, mean, median, min, msort, nanmean, nansum, norm, prod,
+                             sort, softmax, log_softmax, std, std_mean, sum, topk, unique, unique_consecutive, var,
                              var_mean)
 from .ops.shape import (as_strided, atleast_1d, atleast_2d, atleast_3d, block_diag, broadcast_tensors, broadcast_to,
                         cartesian_prod, cat, chunk, column_stack, diag, diag_embed, diagonal, dstack, flatten, flip,

@@ -118,7 +118,7 @@ M.update(
     # reductions
     sum=rd.sum, nansum=rd.nansum, mean=rd.mean, nanmean=rd.nanmean, prod=rd.prod, var=rd.var, std=rd.std,
     max=rd.max, min=rd.min, amax=rd.amax, amin=rd.amin, aminmax=rd.aminmax, argmax=rd.argmax, argmin=rd.argmin, all=rd.all,
-    any=rd.any, norm=rd.norm, logsumexp=rd.logsumexp, cumsum=rd.cumsum, cumprod=rd.cumprod,
+    any=rd.any, norm=rd.norm, logsumexp=rd.logsumexp, cumsum=rd.cumsum, cumprod=rd.cumprod, cummax=rd.cummax, cummin=rd.cummin,
     softmax=rd.softmax, log_softmax=rd.log_softmax, sort=rd.sort, argsort=rd.argsort, topk=rd.topk,
     kthvalue=rd.kthvalue, median=rd.median, unique=rd.unique, unique_consecutive=rd.unique_consecutive,
     msort=rd.msort,

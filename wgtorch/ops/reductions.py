@@ -675,3 +675,38 @@ def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
 
 def unique_consecutive(x, return_inverse=False, return_counts=False, dim=None):
     return _unique(x, True, return_inverse, return_counts, dim)
+
+
+def _running_extreme(name, x, dim, later_wins):
+    """cummax / cummin: (values, indices) of the running extreme along dim, ties and NaN going to the
+    later element, as torch's. The indices come from a scan by doubling (log2(n) steps of where over
+    shifted halves: pairs combine associatively), the values are a gather, so they differentiate."""
+    from .creation import arange, zeros
+    from .elementwise import where
+    from .indexing import gather
+    from .shape import cat, narrow
+    d = wrap_dim(dim, _b.max(x.ndim, 1))
+    if x.ndim == 0:
+        return return_types[name](x.clone(), zeros((), dtype=dtypes.int64, device=x.device))
+    n = x.shape[d]
+    with grad_mode.no_grad():
+        v = x.detach()
+        i = arange(n, device=x.device).reshape(tuple(n if k == d else 1 for k in range(x.ndim))).expand(x.shape)
+        s = 1
+        while s < n:
+            lv, rv = narrow(v, d, 0, n - s), narrow(v, d, s, n - s)  # each element and the one s before it
+            li, ri = narrow(i, d, 0, n - s), narrow(i, d, s, n - s)
+            right = rv.isnan() | (~lv.isnan() & later_wins(rv, lv))
+            v = cat([narrow(v, d, 0, s), where(right, rv, lv)], d)
+            i = cat([narrow(i, d, 0, s), where(right, ri, li)], d)
+            s *= 2
+        i = i.contiguous()
+    return return_types[name](gather(x, d, i), i)
+
+
+def cummax(x, dim):
+    return _running_extreme("cummax", x, dim, lambda r, l: r >= l)
+
+
+def cummin(x, dim):
+    return _running_extreme("cummin", x, dim, lambda r, l: r <= l)
