@@ -1,10 +1,8 @@
 """Convolution, pooling and upsampling layers (Conv1d, Conv2d, ConvTranspose2d, pools, Upsample)."""
 
-from ...ops.creation import empty
 from .. import _conv as F
 from .. import functional as _F
-from ..parameter import Parameter
-from .linear import default_init
+from .linear import add_weight_and_bias, default_init
 from .module import Module
 
 __all__ = [
@@ -77,11 +75,7 @@ class _ConvNd(Module):
             self._reversed_padding_repeated_twice = [p for p in reversed(self.padding) for _ in range(2)]
         shape = ((in_channels, out_channels // groups) if self.transposed else
                  (out_channels, in_channels // groups)) + self.kernel_size
-        self.weight = Parameter(empty(shape, device=device, dtype=dtype))
-        if bias:
-            self.bias = Parameter(empty(out_channels, device=device, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
+        add_weight_and_bias(self, shape, out_channels, bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):
