@@ -246,10 +246,10 @@ def _erf(x, half=False):
         with np.errstate(under="ignore"):
             np.exp(big, out=big)
         big *= t
-        one = np.float32(0.5 if half else 1)
+        top = np.float32(0.5 if half else 1)  # (erf's limit, or half of it)
         if half:
-            big *= one
-        r[far] = np.copysign(np.subtract(one, big, out=big), zf, out=big)
+            big *= top
+        r[far] = np.copysign(np.subtract(top, big, out=big), zf, out=big)
     return r.reshape(shape).astype(dtype, copy=False)
 
 

@@ -6,7 +6,7 @@ from .. import dtypes
 from ..amp import autocast_mode as _amp
 from ..autograd import grad_mode
 from .core import Node, Tensor, _make, attach, normalize_dims, wrap_dim
-from .shape import flip, make_view
+from .shape import cat, flip, make_view, narrow
 
 
 def _rt(name, fields):
@@ -147,7 +147,6 @@ class ProdBackward1(ProdBackward):
 
 def _prod_others(x, d):
     """For each element, the product of the others along dim d (zeros allowed)."""
-    from .shape import cat, narrow
     n = x.shape[d]
     if n == 0:
         return x
@@ -684,7 +683,6 @@ def _running_extreme(name, x, dim, later_wins):
     from .creation import arange, zeros
     from .elementwise import where
     from .indexing import gather
-    from .shape import cat, narrow
     d = wrap_dim(dim, _b.max(x.ndim, 1))
     if x.ndim == 0:
         return return_types[name](x.clone(), zeros((), dtype=dtypes.int64, device=x.device))
